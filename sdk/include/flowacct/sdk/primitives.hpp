@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The aggregation primitives: their configuration names, their pmacct column names (formatted
+// headers, JSON/SQL names) and how a value is printed and parsed. Shared by the aggregator, the
+// outputs and the query client so that every view names and prints a primitive the same way.
+#pragma once
+
+#include <arpa/inet.h>   // inet_ntop, inet_pton
+#include <cstdint>       // std::uint8_t
+#include <cstdio>        // std::snprintf
+#include <cstring>       // std::memcpy, std::memcmp
+#include <string>        // std::string
+#include <string_view>   // std::string_view
+
+#include <flowacct/abi.h> // fa_record, fa_primitive
+
+namespace flowacct::sdk {
+
+struct PrimitiveInfo {
+    fa_primitive id;
+    const char* name;    // as `aggregate` writes it
+    const char* header;  // formatted/CSV header, pmacct's spelling
+    const char* column;  // JSON key and SQL column, pmacct's spelling
+    int width;           // formatted column width
+};
+
+// Order is the column order of printed rows (pmacct's order where it has one).
+inline constexpr PrimitiveInfo kPrimitives[] = {
+    {FA_P_TAG, "tag", "TAG", "tag", 20},
+    {FA_P_TAG2, "tag2", "TAG2", "tag2", 20},
+    {FA_P_LABEL, "label", "LABEL", "label", 16},
+    {FA_P_CLASS, "class", "CLASS", "class", 16},
+    {FA_P_IN_IFACE, "in_iface", "IN_IFACE", "iface_in", 10},
+    {FA_P_OUT_IFACE, "out_iface", "OUT_IFACE", "iface_out", 10},
+    {FA_P_SRC_MAC, "src_mac", "SRC_MAC", "mac_src", 17},
+    {FA_P_DST_MAC, "dst_mac", "DST_MAC", "mac_dst", 17},
+    {FA_P_SUM_MAC, "sum_mac", "SRC_MAC", "mac_src", 17},
+    {FA_P_VLAN, "vlan", "VLAN", "vlan", 5},
+    {FA_P_ETYPE, "etype", "ETYPE", "etype", 5},
+    {FA_P_SRC_AS, "src_as", "SRC_AS", "as_src", 10},
+    {FA_P_DST_AS, "dst_as", "DST_AS", "as_dst", 10},
+    {FA_P_SUM_AS, "sum_as", "SRC_AS", "as_src", 10},
+    {FA_P_PEER_SRC_AS, "peer_src_as", "PEER_SRC_AS", "peer_as_src", 11},
+    {FA_P_PEER_DST_AS, "peer_dst_as", "PEER_DST_AS", "peer_as_dst", 11},
+    {FA_P_PEER_SRC_IP, "peer_src_ip", "PEER_SRC_IP", "peer_ip_src", 45},
+    {FA_P_PEER_DST_IP, "peer_dst_ip", "PEER_DST_IP", "peer_ip_dst", 45},
+    {FA_P_SRC_HOST, "src_host", "SRC_IP", "ip_src", 45},
+    {FA_P_SRC_NET, "src_net", "SRC_NET", "net_src", 45},
+    {FA_P_SUM_HOST, "sum_host", "SRC_IP", "ip_src", 45},
+    {FA_P_SUM_NET, "sum_net", "SRC_NET", "net_src", 45},
+    {FA_P_DST_HOST, "dst_host", "DST_IP", "ip_dst", 45},
+    {FA_P_DST_NET, "dst_net", "DST_NET", "net_dst", 45},
+    {FA_P_SRC_MASK, "src_mask", "SRC_MASK", "mask_src", 8},
+    {FA_P_DST_MASK, "dst_mask", "DST_MASK", "mask_dst", 8},
+    {FA_P_SRC_PORT, "src_port", "SRC_PORT", "port_src", 8},
+    {FA_P_SUM_PORT, "sum_port", "SRC_PORT", "port_src", 8},
+    {FA_P_DST_PORT, "dst_port", "DST_PORT", "port_dst", 8},
+    {FA_P_TCPFLAGS, "tcpflags", "TCP_FLAGS", "tcp_flags", 9},
+    {FA_P_PROTO, "proto", "PROTOCOL", "ip_proto", 10},
+    {FA_P_TOS, "tos", "TOS", "tos", 3},
+    {FA_P_SAMPLING_RATE, "sampling_rate", "SAMPLING_RATE", "sampling_rate", 13},
+};
+
+inline const PrimitiveInfo* find_primitive(std::string_view name) {
+    for (const auto& p : kPrimitives)
+        if (name == p.name) return &p;
+    return nullptr;
+}
+
+inline const PrimitiveInfo& primitive_info(fa_primitive id) {
+    for (const auto& p : kPrimitives)
+        if (p.id == id) return p;
+    return kPrimitives[0];
+}
+
+inline bool has_primitive(std::uint64_t mask, fa_primitive id) { return (mask >> id) & 1u; }
+
+inline bool is_v4_mapped(const std::uint8_t* a) {
+    static const std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(a, prefix, 12) == 0;
+}
+
+inline void set_v4(std::uint8_t* dst, const std::uint8_t* v4) {
+    std::memset(dst, 0, 10);
+    dst[10] = 0xff;
+    dst[11] = 0xff;
+    std::memcpy(dst + 12, v4, 4);
+}
+
+inline bool is_zero_addr(const std::uint8_t* a) {
+    for (int i = 0; i < 16; ++i)
+        if (a[i]) return false;
+    return true;
+}
+
+/// IPv4-mapped addresses print as dotted quads; an all-zero address prints as 0.0.0.0 (pmacct's
+/// empty value) unless `v6` says the record is IPv6.
+inline std::string addr_to_string(const std::uint8_t* a, bool v6 = false) {
+    char buf[INET6_ADDRSTRLEN];
+    if (is_v4_mapped(a)) {
+        inet_ntop(AF_INET, a + 12, buf, sizeof buf);
+    } else if (is_zero_addr(a) && !v6) {
+        return "0.0.0.0";
+    } else {
+        inet_ntop(AF_INET6, a, buf, sizeof buf);
+    }
+    return buf;
+}
+
+/// Parses IPv4 or IPv6 text into the 16-byte form. Returns false on bad input.
+inline bool parse_addr(const std::string& text, std::uint8_t* out) {
+    std::uint8_t v4[4];
+    if (inet_pton(AF_INET, text.c_str(), v4) == 1) {
+        set_v4(out, v4);
+        return true;
+    }
+    return inet_pton(AF_INET6, text.c_str(), out) == 1;
+}
+
+inline std::string mac_to_string(const std::uint8_t* m) {
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    return buf;
+}
+
+inline bool parse_mac(const std::string& text, std::uint8_t* out) {
+    unsigned v[6];
+    char tail;
+    if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+        return false;
+    for (int i = 0; i < 6; ++i) {
+        if (v[i] > 255) return false;
+        out[i] = static_cast<std::uint8_t>(v[i]);
+    }
+    return true;
+}
+
+/// IANA protocol names as pmacct prints them; numbers for the others.
+inline const char* proto_name(std::uint8_t p) {
+    switch (p) {
+    case 0: return "ip";
+    case 1: return "icmp";
+    case 2: return "igmp";
+    case 4: return "ipip";
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 41: return "ipv6";
+    case 46: return "rsvp";
+    case 47: return "gre";
+    case 50: return "esp";
+    case 51: return "ah";
+    case 58: return "ipv6-icmp";
+    case 89: return "ospf";
+    case 103: return "pim";
+    case 112: return "vrrp";
+    case 132: return "sctp";
+    default: return nullptr;
+    }
+}
+
+inline bool parse_proto(const std::string& text, std::uint8_t& out) {
+    for (int p = 0; p < 256; ++p) {
+        const char* n = proto_name(static_cast<std::uint8_t>(p));
+        if (n && text == n) {
+            out = static_cast<std::uint8_t>(p);
+            return true;
+        }
+    }
+    char* end = nullptr;
+    unsigned long v = std::strtoul(text.c_str(), &end, 10);
+    if (text.empty() || *end || v > 255) return false;
+    out = static_cast<std::uint8_t>(v);
+    return true;
+}
+
+struct FormatOptions {
+    bool numeric_proto = false; // -u
+};
+
+/// The printed value of primitive `id` in `r` (a row's record). `names` resolves interned ids.
+template <class NameOf>
+std::string format_primitive(const fa_record& r, fa_primitive id, NameOf&& names, const FormatOptions& o = {}) {
+    const bool v6 = r.ip_version == 6;
+    switch (id) {
+    case FA_P_SRC_MAC:
+    case FA_P_SUM_MAC: return mac_to_string(r.src_mac);
+    case FA_P_DST_MAC: return mac_to_string(r.dst_mac);
+    case FA_P_VLAN: return std::to_string(r.vlan);
+    case FA_P_ETYPE: {
+        char b[8];
+        std::snprintf(b, sizeof b, "%x", r.ether_type);
+        return b;
+    }
+    case FA_P_SRC_HOST:
+    case FA_P_SUM_HOST: return addr_to_string(r.src_ip, v6);
+    case FA_P_DST_HOST: return addr_to_string(r.dst_ip, v6);
+    case FA_P_SRC_NET:
+    case FA_P_SUM_NET: return addr_to_string(r.src_net, v6);
+    case FA_P_DST_NET: return addr_to_string(r.dst_net, v6);
+    case FA_P_SRC_MASK: return std::to_string(r.src_mask);
+    case FA_P_DST_MASK: return std::to_string(r.dst_mask);
+    case FA_P_SRC_AS:
+    case FA_P_SUM_AS: return std::to_string(r.src_as);
+    case FA_P_DST_AS: return std::to_string(r.dst_as);
+    case FA_P_PEER_SRC_AS: return std::to_string(r.peer_src_as);
+    case FA_P_PEER_DST_AS: return std::to_string(r.peer_dst_as);
+    case FA_P_SRC_PORT:
+    case FA_P_SUM_PORT: return std::to_string(r.src_port);
+    case FA_P_DST_PORT: return std::to_string(r.dst_port);
+    case FA_P_TOS: return std::to_string(r.tos);
+    case FA_P_PROTO: {
+        const char* n = o.numeric_proto ? nullptr : proto_name(r.proto);
+        return n ? std::string(n) : std::to_string(r.proto);
+    }
+    case FA_P_TCPFLAGS: return std::to_string(r.tcp_flags);
+    case FA_P_TAG: return std::to_string(r.tag);
+    case FA_P_TAG2: return std::to_string(r.tag2);
+    case FA_P_LABEL: return names(r.label_id);
+    case FA_P_CLASS: {
+        std::string n = names(r.class_id);
+        return n.empty() ? std::string("unknown") : n;
+    }
+    case FA_P_IN_IFACE: return std::to_string(r.in_iface);
+    case FA_P_OUT_IFACE: return std::to_string(r.out_iface);
+    case FA_P_PEER_SRC_IP: return addr_to_string(r.peer_src_ip, !is_v4_mapped(r.peer_src_ip) && !is_zero_addr(r.peer_src_ip));
+    case FA_P_PEER_DST_IP: return addr_to_string(r.nexthop, !is_v4_mapped(r.nexthop) && !is_zero_addr(r.nexthop));
+    case FA_P_SAMPLING_RATE: return std::to_string(r.sampling_rate);
+    case FA_P_COUNT: break;
+    }
+    return {};
+}
+
+/// True for primitives printed as JSON numbers rather than strings.
+inline bool primitive_is_numeric(fa_primitive id) {
+    switch (id) {
+    case FA_P_VLAN: case FA_P_SRC_MASK: case FA_P_DST_MASK: case FA_P_SRC_AS: case FA_P_DST_AS:
+    case FA_P_SUM_AS: case FA_P_PEER_SRC_AS: case FA_P_PEER_DST_AS: case FA_P_SRC_PORT:
+    case FA_P_DST_PORT: case FA_P_SUM_PORT: case FA_P_TOS: case FA_P_TCPFLAGS: case FA_P_TAG:
+    case FA_P_TAG2: case FA_P_IN_IFACE: case FA_P_OUT_IFACE: case FA_P_SAMPLING_RATE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+} // namespace flowacct::sdk
