@@ -139,6 +139,7 @@ typedef enum fa_primitive {
     FA_P_SUM_AS,
     FA_P_SUM_PORT,
     FA_P_SUM_MAC,
+    FA_P_FLOWS,           /* not a key: `flows` was listed, so outputs show the flows counter */
     FA_P_COUNT            /* number of primitives */
 } fa_primitive;
 
@@ -241,8 +242,9 @@ typedef struct fa_row_sink {
 
 typedef struct fa_aggregator_ops {
     uint32_t struct_size;
-    /* Pipeline thread. Adds records; `payload` is the batch's payload arena. */
-    void (*ingest)(void* instance, const fa_record* records, uint32_t count);
+    /* Pipeline thread. Adds records. Returns non-zero when the aggregator is full and wants an
+     * immediate purge (the host then calls purge with force set). */
+    int (*ingest)(void* instance, const fa_record* records, uint32_t count);
     /* Pipeline thread, called often (every 100 ms or so). Emits through `sink` the rows that
      * are due at `now_mono_us` and forgets them; `force` emits everything (shutdown). */
     fa_status (*purge)(void* instance, uint64_t now_mono_us, int force, const fa_row_sink* sink);

@@ -117,8 +117,10 @@ template <class Impl> struct OutputOps {
 };
 
 template <class Impl> struct AggregatorOps {
-    static void ingest(void* p, const fa_record* r, std::uint32_t n) noexcept {
-        guarded(host_of(p), "ingest", [&] { self<Impl>(p).ingest(r, n); return FA_OK; });
+    static int ingest(void* p, const fa_record* r, std::uint32_t n) noexcept {
+        bool full = false;
+        guarded(host_of(p), "ingest", [&] { full = self<Impl>(p).ingest(r, n); return FA_OK; });
+        return full ? 1 : 0;
     }
     static fa_status purge(void* p, std::uint64_t now, int force, const fa_row_sink* sink) noexcept {
         return guarded(host_of(p), "purge", [&] { self<Impl>(p).purge(now, force != 0, *sink); return FA_OK; });

@@ -251,7 +251,8 @@ public:
 class Aggregator {
 public:
     virtual ~Aggregator() = default;
-    virtual void ingest(const fa_record* records, std::uint32_t count) = 0;
+    /// Returns true when full: the host then purges everything at once.
+    virtual bool ingest(const fa_record* records, std::uint32_t count) = 0;
     virtual void purge(std::uint64_t now_mono_us, bool force, const fa_row_sink& sink) = 0;
     virtual std::uint64_t size() const = 0;
 };

@@ -25,12 +25,10 @@ struct PrimitiveInfo {
 
 // Order is the column order of printed rows (pmacct's order where it has one).
 inline constexpr PrimitiveInfo kPrimitives[] = {
-    {FA_P_TAG, "tag", "TAG", "tag", 20},
-    {FA_P_TAG2, "tag2", "TAG2", "tag2", 20},
+    {FA_P_TAG, "tag", "TAG", "tag", 10},
+    {FA_P_TAG2, "tag2", "TAG2", "tag2", 10},
     {FA_P_LABEL, "label", "LABEL", "label", 16},
     {FA_P_CLASS, "class", "CLASS", "class", 16},
-    {FA_P_IN_IFACE, "in_iface", "IN_IFACE", "iface_in", 10},
-    {FA_P_OUT_IFACE, "out_iface", "OUT_IFACE", "iface_out", 10},
     {FA_P_SRC_MAC, "src_mac", "SRC_MAC", "mac_src", 17},
     {FA_P_DST_MAC, "dst_mac", "DST_MAC", "mac_dst", 17},
     {FA_P_SUM_MAC, "sum_mac", "SRC_MAC", "mac_src", 17},
@@ -43,9 +41,11 @@ inline constexpr PrimitiveInfo kPrimitives[] = {
     {FA_P_PEER_DST_AS, "peer_dst_as", "PEER_DST_AS", "peer_as_dst", 11},
     {FA_P_PEER_SRC_IP, "peer_src_ip", "PEER_SRC_IP", "peer_ip_src", 45},
     {FA_P_PEER_DST_IP, "peer_dst_ip", "PEER_DST_IP", "peer_ip_dst", 45},
+    {FA_P_IN_IFACE, "in_iface", "IN_IFACE", "iface_in", 10},
+    {FA_P_OUT_IFACE, "out_iface", "OUT_IFACE", "iface_out", 10},
     {FA_P_SRC_HOST, "src_host", "SRC_IP", "ip_src", 45},
-    {FA_P_SRC_NET, "src_net", "SRC_NET", "net_src", 45},
     {FA_P_SUM_HOST, "sum_host", "SRC_IP", "ip_src", 45},
+    {FA_P_SRC_NET, "src_net", "SRC_NET", "net_src", 45},
     {FA_P_SUM_NET, "sum_net", "SRC_NET", "net_src", 45},
     {FA_P_DST_HOST, "dst_host", "DST_IP", "ip_dst", 45},
     {FA_P_DST_NET, "dst_net", "DST_NET", "net_dst", 45},
@@ -56,7 +56,7 @@ inline constexpr PrimitiveInfo kPrimitives[] = {
     {FA_P_DST_PORT, "dst_port", "DST_PORT", "port_dst", 8},
     {FA_P_TCPFLAGS, "tcpflags", "TCP_FLAGS", "tcp_flags", 9},
     {FA_P_PROTO, "proto", "PROTOCOL", "ip_proto", 10},
-    {FA_P_TOS, "tos", "TOS", "tos", 3},
+    {FA_P_TOS, "tos", "TOS", "tos", 5},
     {FA_P_SAMPLING_RATE, "sampling_rate", "SAMPLING_RATE", "sampling_rate", 13},
 };
 
@@ -221,9 +221,11 @@ std::string format_primitive(const fa_record& r, fa_primitive id, NameOf&& names
     }
     case FA_P_IN_IFACE: return std::to_string(r.in_iface);
     case FA_P_OUT_IFACE: return std::to_string(r.out_iface);
-    case FA_P_PEER_SRC_IP: return addr_to_string(r.peer_src_ip, !is_v4_mapped(r.peer_src_ip) && !is_zero_addr(r.peer_src_ip));
-    case FA_P_PEER_DST_IP: return addr_to_string(r.nexthop, !is_v4_mapped(r.nexthop) && !is_zero_addr(r.nexthop));
+    // pmacct prints an unknown exporter or next hop as "::".
+    case FA_P_PEER_SRC_IP: return addr_to_string(r.peer_src_ip, !is_v4_mapped(r.peer_src_ip));
+    case FA_P_PEER_DST_IP: return addr_to_string(r.nexthop, !is_v4_mapped(r.nexthop));
     case FA_P_SAMPLING_RATE: return std::to_string(r.sampling_rate);
+    case FA_P_FLOWS: return std::to_string(r.flows);
     case FA_P_COUNT: break;
     }
     return {};

@@ -1,0 +1,513 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The running host: instances, batches, queues, threads.
+#include "runtime.hpp"
+
+#include <algorithm>   // std::min, std::find
+#include <chrono>      // std::chrono
+#include <cstring>     // std::memset
+#include <set>         // std::set
+#include <unordered_set> // std::unordered_set
+
+#include "log.hpp"     // Log, log_info
+
+namespace flowacct::host {
+
+namespace {
+
+std::uint64_t mono_us() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+std::uint64_t wall_us() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+} // namespace
+
+// ---- keys ---------------------------------------------------------------
+
+const std::vector<fa_config_key>& host_keys() {
+    static const std::vector<fa_config_key> keys = {
+        {"plugins", FA_KEY_LIST, "memory", "Pipelines: output modules as module[name], comma-separated"},
+        {"inputs", FA_KEY_LIST, nullptr, "Input modules as module[name]; default from the keys used (pmacct's daemons)"},
+        {"aggregator", FA_KEY_STRING, "hash", "Aggregator module of a pipeline"},
+        {"daemonize", FA_KEY_BOOL, "false", "Run in the background"},
+        {"pidfile", FA_KEY_PATH, nullptr, "Write the daemon's pid here"},
+        {"logfile", FA_KEY_PATH, nullptr, "Log to this file (reopened on SIGHUP)"},
+        {"syslog", FA_KEY_STRING, nullptr, "Log to syslog with this facility (daemon, local0..7)"},
+        {"debug", FA_KEY_BOOL, "false", "Log debug lines"},
+        {"module_path", FA_KEY_PATH, nullptr, "Directory of module shared objects"},
+        {"plugin_pipe_size", FA_KEY_INT, nullptr, "Bytes of queue per pipeline (about 64 bytes per record)"},
+        {"plugin_buffer_size", FA_KEY_INT, nullptr, "Accepted for pmacct compatibility; batches are 1024 records"},
+        {"plugin_pipe_zmq", FA_KEY_BOOL, "false", "Accepted for pmacct compatibility; queues are always in-process"},
+        {"plugin_pipe_zmq_profile", FA_KEY_STRING, nullptr, "Accepted for pmacct compatibility"},
+    };
+    return keys;
+}
+
+bool is_pmacct_key(const std::string& key) {
+    static const std::unordered_set<std::string> keys = {
+#include "pmacct_keys.inc"
+    };
+    return keys.count(key) != 0;
+}
+
+// ---- batches and queues -------------------------------------------------
+
+BatchBuf* BatchPool::acquire() {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        if (!free_.empty()) {
+            BatchBuf* b = free_.back();
+            free_.pop_back();
+            b->batch.count = 0;
+            b->batch.payload_used = 0;
+            return b;
+        }
+    }
+    auto owned = std::make_unique<BatchBuf>();
+    owned->records.resize(kBatchRecords);
+    owned->payload.resize(static_cast<std::size_t>(payload_per_record_) * kBatchRecords);
+    owned->batch.records = owned->records.data();
+    owned->batch.capacity = kBatchRecords;
+    owned->batch.payload = owned->payload.empty() ? nullptr : owned->payload.data();
+    owned->batch.payload_capacity = static_cast<std::uint32_t>(owned->payload.size());
+    BatchBuf* b = owned.get();
+    std::lock_guard<std::mutex> g(mu_);
+    all_.push_back(std::move(owned));
+    return b;
+}
+
+void BatchPool::release(BatchBuf* b) {
+    std::lock_guard<std::mutex> g(mu_);
+    free_.push_back(b);
+}
+
+SharedBatch BatchPool::share(BatchBuf* b) {
+    return SharedBatch(b, [this](const BatchBuf* p) { release(const_cast<BatchBuf*>(p)); });
+}
+
+bool BatchQueue::try_push(const SharedBatch& b) {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        if (closed_ || items_.size() >= capacity_) return false;
+        items_.push_back(b);
+    }
+    not_empty_.notify_one();
+    return true;
+}
+
+bool BatchQueue::push_wait(const SharedBatch& b) {
+    {
+        std::unique_lock<std::mutex> g(mu_);
+        not_full_.wait(g, [&] { return closed_ || items_.size() < capacity_; });
+        if (closed_) return false;
+        items_.push_back(b);
+    }
+    not_empty_.notify_one();
+    return true;
+}
+
+bool BatchQueue::pop_until(SharedBatch& out, std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> g(mu_);
+    if (!not_empty_.wait_until(g, deadline, [&] { return !items_.empty() || closed_; })) return false;
+    if (items_.empty()) return false;
+    out = std::move(items_.front());
+    items_.pop_front();
+    g.unlock();
+    not_full_.notify_one();
+    return true;
+}
+
+void BatchQueue::close() {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        closed_ = true;
+    }
+    not_empty_.notify_all();
+    not_full_.notify_all();
+}
+
+bool BatchQueue::closed_and_empty() {
+    std::lock_guard<std::mutex> g(mu_);
+    return closed_ && items_.empty();
+}
+
+std::size_t BatchQueue::size() {
+    std::lock_guard<std::mutex> g(mu_);
+    return items_.size();
+}
+
+// ---- instances ----------------------------------------------------------
+
+InstanceCtx::~InstanceCtx() {
+    if (object && library) library->descriptor().destroy(object);
+}
+
+void InstanceCtx::create() {
+    fa_error err{};
+    const auto& d = library->descriptor();
+    if (d.create(&api, &object, &err) != FA_OK) {
+        object = nullptr;
+        std::string where;
+        if (err.key[0]) {
+            const Setting* s = host->model().find(err.key, instance);
+            where = s ? s->origin.where() + ": " : std::string();
+            throw ConfigError(where + "[" + owner + "] key '" + err.key + "': " + err.message);
+        }
+        throw ConfigError("[" + owner + "] " + (err.message[0] ? err.message : "create failed"));
+    }
+}
+
+std::unique_ptr<InstanceCtx> Host::make_ctx(const std::string& instance, std::shared_ptr<ModuleLibrary> lib) {
+    auto c = std::make_unique<InstanceCtx>();
+    c->host = this;
+    c->instance = instance;
+    c->owner = instance + "/" + lib->descriptor().name;
+    c->library = std::move(lib);
+    fa_host_api& a = c->api;
+    a.struct_size = sizeof a;
+    a.abi_major = FA_ABI_MAJOR;
+    a.abi_minor = FA_ABI_MINOR;
+    a.ctx = c.get();
+    a.instance_name = c->instance.c_str();
+    a.log = [](void* ctx, fa_log_level level, const char* m) {
+        auto* self = static_cast<InstanceCtx*>(ctx);
+        Log::instance().write(level, self->owner, m ? m : "");
+    };
+    a.config_get = [](void* ctx, const char* key) -> const char* {
+        auto* self = static_cast<InstanceCtx*>(ctx);
+        return self->host->config_value(*self, key);
+    };
+    a.counter = [](void* ctx, const char* name, const char* labels) -> std::uint64_t* {
+        auto* self = static_cast<InstanceCtx*>(ctx);
+        return self->host->counters().slot(self->owner, name ? name : "", labels ? labels : "");
+    };
+    a.intern = [](void* ctx, const char* s, size_t n) -> std::uint32_t {
+        return static_cast<InstanceCtx*>(ctx)->host->names().intern(std::string_view(s, n));
+    };
+    a.name_of = [](void* ctx, std::uint32_t id) -> const char* {
+        return static_cast<InstanceCtx*>(ctx)->host->names().name_of(id);
+    };
+    a.monotonic_us = [](void*) -> std::uint64_t { return mono_us(); };
+    a.wall_us = [](void*) -> std::uint64_t { return wall_us(); };
+    a.stats_json = [](void* ctx) -> const char* {
+        thread_local std::string buf;
+        buf = static_cast<InstanceCtx*>(ctx)->host->stats_json();
+        return buf.c_str();
+    };
+    a.stop_requested = [](void* ctx) -> int {
+        auto* self = static_cast<InstanceCtx*>(ctx);
+        return self->input && self->input->stop.load() ? 1 : 0;
+    };
+    return c;
+}
+
+const char* Host::config_value(const InstanceCtx& c, const char* key) const {
+    if (!key) return nullptr;
+    std::string k(key);
+    if (auto it = c.extra.find(k); it != c.extra.end()) return it->second.c_str();
+    if (const Setting* s = model_.find(k, c.instance)) return s->value.c_str();
+    return c.library->default_of(k);
+}
+
+// ---- host ---------------------------------------------------------------
+
+Host::Host(ConfigModel model, HostOptions options) : model_(std::move(model)), options_(std::move(options)) {}
+
+Host::~Host() {
+    if (started_ && !stopped_) stop();
+}
+
+std::vector<Declaration> Host::input_declarations() const {
+    auto decls = model_.inputs();
+    if (!decls.empty()) return decls;
+    std::string module = "pcap";
+    const std::string& prog = options_.program_name;
+    if (prog == "nfacctd") module = "netflow";
+    else if (prog == "sfacctd") module = "sflow";
+    else if (prog != "pmacctd") {
+        for (const auto& [key, per] : model_.all()) {
+            if (key.rfind("nfacctd_", 0) == 0) module = "netflow";
+            if (key.rfind("sfacctd_", 0) == 0) module = "sflow";
+        }
+    }
+    return {Declaration{module, module, Origin{"<default input>", 0}}};
+}
+
+void Host::validate_keys() {
+    std::set<std::string> known;
+    for (const auto& k : host_keys()) known.insert(k.name);
+    for (const auto& k : catalog_->all_keys()) known.insert(k);
+    std::vector<std::string> known_list(known.begin(), known.end());
+    std::set<std::string> instances;
+    for (const auto& d : plugin_decls_) instances.insert(d.instance);
+    for (const auto& d : input_decls_) instances.insert(d.instance);
+
+    for (const auto& [key, per] : model_.all()) {
+        for (const auto& [instance, setting] : per) {
+            if (!known.count(key)) {
+                if (is_pmacct_key(key))
+                    throw ConfigError(setting.origin.where() + ": key '" + key +
+                                      "' is a pmacct key that flowacct does not support yet");
+                std::string msg = setting.origin.where() + ": unknown key '" + key + "'";
+                if (auto near = nearest_key(key, known_list)) msg += " (did you mean '" + *near + "'?)";
+                throw ConfigError(msg);
+            }
+            if (!instance.empty() && !instances.count(instance)) {
+                std::string names;
+                for (const auto& n : instances) names += (names.empty() ? "" : ", ") + n;
+                throw ConfigError(setting.origin.where() + ": key '" + key + "[" + instance +
+                                  "]' names no pipeline or input (declared: " + names + ")");
+            }
+        }
+    }
+}
+
+void Host::load() {
+    std::string dir = options_.module_dir;
+    if (dir.empty())
+        if (const Setting* s = model_.find_global("module_path")) dir = s->value;
+    catalog_ = std::make_unique<ModuleCatalog>(dir.empty() ? default_module_dir() : std::filesystem::path(dir));
+
+    plugin_decls_ = model_.plugins();
+    if (plugin_decls_.empty())
+        plugin_decls_.push_back(Declaration{"memory", "default_memory", Origin{"<default plugin>", 0}});
+    input_decls_ = input_declarations();
+    for (const auto& in : input_decls_)
+        for (const auto& p : plugin_decls_)
+            if (in.instance == p.instance)
+                throw ConfigError(in.origin.where() + ": the name '" + in.instance +
+                                  "' is both an input and a pipeline; names must be unique");
+
+    // Load what the configuration names first, so a missing module is reported by name.
+    for (const auto& d : input_decls_) {
+        try {
+            catalog_->load(d.module, FA_KIND_INPUT);
+        } catch (const LoadError& e) {
+            throw ConfigError(d.origin.where() + ": input " + d.instance + ": " + e.what());
+        }
+    }
+    for (const auto& d : plugin_decls_) {
+        try {
+            catalog_->load(d.module, FA_KIND_OUTPUT);
+            const Setting* agg = model_.find("aggregator", d.instance);
+            catalog_->load(agg ? agg->value : "hash", FA_KIND_AGGREGATOR);
+        } catch (const LoadError& e) {
+            throw ConfigError(d.origin.where() + ": pipeline " + d.instance + ": " + e.what());
+        }
+    }
+    validate_keys();
+
+    if (const Setting* s = model_.find_global("plugin_pipe_size")) {
+        long long bytes = std::atoll(s->value.c_str());
+        if (bytes <= 0) throw ConfigError(s->origin.where() + ": plugin_pipe_size: expected a positive number of bytes");
+        queue_batches_ = std::clamp<std::size_t>(static_cast<std::size_t>(bytes) / (64 * kBatchRecords), 4, 16384);
+    }
+}
+
+void Host::create_instances() {
+    bool want_payload = model_.find_global("classifiers") != nullptr;
+    pool_ = std::make_unique<BatchPool>(want_payload ? kPayloadBytesPerRecord : 0);
+
+    for (const auto& d : plugin_decls_) {
+        auto p = std::make_unique<Pipeline>();
+        p->name = d.instance;
+        p->output_module = d.module;
+        p->queue = std::make_unique<BatchQueue>(queue_batches_);
+        std::string owner = "pipeline/" + d.instance;
+        p->records_in = counters_.slot(owner, "records_in", "");
+        p->queue_dropped = counters_.slot(owner, "queue_dropped", "");
+        p->rows_out = counters_.slot(owner, "rows_out", "");
+        p->write_errors = counters_.slot(owner, "write_errors", "");
+
+        p->output = make_ctx(d.instance, catalog_->load(d.module, FA_KIND_OUTPUT));
+        p->output->create();
+        const Setting* agg = model_.find("aggregator", d.instance);
+        p->aggregator = make_ctx(d.instance, catalog_->load(agg ? agg->value : "hash", FA_KIND_AGGREGATOR));
+        const auto* out_ops = static_cast<const fa_output_ops*>(p->output->library->descriptor().ops);
+        p->aggregator->extra["__output"] = d.module;
+        p->aggregator->extra["__output_refresh_s"] = std::to_string(out_ops->default_refresh_s);
+        p->aggregator->create();
+        pipelines_.push_back(std::move(p));
+    }
+
+    std::uint32_t index = 0;
+    for (const auto& d : input_decls_) {
+        auto in = std::make_unique<InputRunner>();
+        in->index = index++;
+        in->ctx = make_ctx(d.instance, catalog_->load(d.module, FA_KIND_INPUT));
+        in->ctx->input = in.get();
+        in->records_out = counters_.slot(in->ctx->owner, "records_out", "");
+        fa_host_api& a = in->ctx->api;
+        a.batch_acquire = [](void* ctx) -> fa_batch* {
+            return static_cast<InstanceCtx*>(ctx)->host->acquire_batch();
+        };
+        a.batch_submit = [](void* ctx, fa_batch* b) -> std::uint32_t {
+            auto* self = static_cast<InstanceCtx*>(ctx);
+            return self->host->submit_batch(*self->input, b);
+        };
+        a.set_backpressure = [](void* ctx, int on) {
+            static_cast<InstanceCtx*>(ctx)->input->backpressure.store(on != 0);
+        };
+        in->ctx->create();
+        inputs_.push_back(std::move(in));
+    }
+}
+
+fa_batch* Host::acquire_batch() { return &pool_->acquire()->batch; }
+
+std::uint32_t Host::submit_batch(InputRunner& in, fa_batch* b) {
+    // fa_batch is the first member of BatchBuf.
+    auto* buf = reinterpret_cast<BatchBuf*>(b);
+    std::uint32_t count = b->count;
+    b->input_index = in.index;
+    if (count == 0) {
+        pool_->release(buf);
+        return 0;
+    }
+    SharedBatch shared = pool_->share(buf);
+    __atomic_fetch_add(in.records_out, count, __ATOMIC_RELAXED);
+    std::uint32_t accepted = count;
+    const bool wait = in.backpressure.load(std::memory_order_relaxed);
+    for (auto& p : pipelines_) {
+        bool ok = wait ? p->queue->push_wait(shared) : p->queue->try_push(shared);
+        if (!ok) {
+            __atomic_fetch_add(p->queue_dropped, count, __ATOMIC_RELAXED);
+            accepted = 0;
+            static RateLimit limit;
+            std::uint64_t held = 0;
+            if (limit.allow(held))
+                Log::instance().write(FA_LOG_WARN, "pipeline/" + p->name,
+                                      "dropped " + std::to_string(count) + " records: queue full (" +
+                                          std::to_string(p->queue->capacity()) + " batches)" +
+                                          (held ? ", " + std::to_string(held) + " similar lines suppressed" : ""));
+        }
+    }
+    return accepted;
+}
+
+void Pipeline::run() {
+    const auto& agg_ops = *static_cast<const fa_aggregator_ops*>(aggregator->library->descriptor().ops);
+    const auto& out_ops = *static_cast<const fa_output_ops*>(output->library->descriptor().ops);
+    struct SinkCtx {
+        Pipeline* p;
+        const fa_output_ops* ops;
+    } sink_ctx{this, &out_ops};
+    fa_row_sink sink{&sink_ctx, [](void* c, const fa_row_batch* rows) -> fa_status {
+                         auto* s = static_cast<SinkCtx*>(c);
+                         fa_status st = s->ops->write(s->p->output->object, rows);
+                         if (st != FA_OK) __atomic_fetch_add(s->p->write_errors, 1, __ATOMIC_RELAXED);
+                         else __atomic_fetch_add(s->p->rows_out, rows->count, __ATOMIC_RELAXED);
+                         return st;
+                     }};
+    auto next_tick = std::chrono::steady_clock::now() + std::chrono::microseconds(kTickUs);
+    for (;;) {
+        SharedBatch b;
+        if (queue->pop_until(b, next_tick)) {
+            if (agg_ops.ingest(aggregator->object, b->batch.records, b->batch.count))
+                agg_ops.purge(aggregator->object, mono_us(), 1, &sink);
+            __atomic_fetch_add(records_in, b->batch.count, __ATOMIC_RELAXED);
+            b.reset();
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (now >= next_tick) {
+            std::uint64_t now_us = mono_us();
+            agg_ops.purge(aggregator->object, now_us, 0, &sink);
+            if (out_ops.tick) out_ops.tick(output->object, now_us);
+            next_tick = now + std::chrono::microseconds(kTickUs);
+        }
+        if (queue->closed_and_empty()) break;
+    }
+    agg_ops.purge(aggregator->object, mono_us(), 1, &sink);
+    if (out_ops.flush && out_ops.flush(output->object) != FA_OK)
+        __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
+}
+
+void Host::start() {
+    started_ = true;
+    for (auto& p : pipelines_) {
+        Pipeline* raw = p.get();
+        p->thread = std::thread([raw] { raw->run(); });
+    }
+    for (auto& in : inputs_) {
+        InputRunner* raw = in.get();
+        in->thread = std::thread([raw] {
+            const auto& ops = *static_cast<const fa_input_ops*>(raw->ctx->library->descriptor().ops);
+            raw->result = ops.run(raw->ctx->object);
+            if (raw->result == FA_ERROR)
+                Log::instance().write(FA_LOG_ERROR, raw->ctx->owner, "input stopped on an error");
+            else if (raw->result == FA_EOF)
+                Log::instance().write(FA_LOG_INFO, raw->ctx->owner, "input ended");
+            raw->finished.store(true);
+        });
+    }
+}
+
+bool Host::inputs_done() const {
+    for (const auto& in : inputs_)
+        if (!in->finished.load()) return false;
+    return true;
+}
+
+bool Host::stop() {
+    if (stopped_) return true;
+    stopped_ = true;
+    bool ok = true;
+    for (auto& in : inputs_) {
+        in->stop.store(true);
+        const auto& ops = *static_cast<const fa_input_ops*>(in->ctx->library->descriptor().ops);
+        if (ops.request_stop) ops.request_stop(in->ctx->object);
+    }
+    for (auto& in : inputs_) {
+        if (in->thread.joinable()) in->thread.join();
+        if (in->result == FA_ERROR) ok = false;
+    }
+    for (auto& p : pipelines_) p->queue->close();
+    for (auto& p : pipelines_) {
+        if (p->thread.joinable()) p->thread.join();
+        if (__atomic_load_n(p->write_errors, __ATOMIC_RELAXED) > 0) ok = false;
+    }
+    log_counters();
+    // Inputs first (they may hold batches), then aggregators before their outputs.
+    inputs_.clear();
+    for (auto& p : pipelines_) {
+        p->aggregator.reset();
+        p->output.reset();
+    }
+    return ok;
+}
+
+void Host::reload_maps() {
+    for (auto& in : inputs_) {
+        const auto& ops = *static_cast<const fa_input_ops*>(in->ctx->library->descriptor().ops);
+        if (ops.reload && ops.reload(in->ctx->object) != FA_OK)
+            Log::instance().write(FA_LOG_WARN, in->ctx->owner, "map reload failed; the previous maps stay in force");
+    }
+}
+
+void Host::log_counters() {
+    for (const auto& line : counters_.to_lines()) log_info("counter " + line);
+    for (const auto& p : pipelines_)
+        log_info("pipeline " + p->name + ": queue " + std::to_string(p->queue->size()) + "/" +
+                 std::to_string(p->queue->capacity()) + " batches");
+}
+
+std::string Host::stats_json() {
+    std::string out = counters_.to_json();
+    out.pop_back(); // '}'
+    out += ",\"pipelines\":[";
+    for (std::size_t i = 0; i < pipelines_.size(); ++i) {
+        const auto& p = pipelines_[i];
+        if (i) out += ",";
+        out += "{\"name\":\"" + json_escape(p->name) + "\",\"output\":\"" + json_escape(p->output_module) +
+               "\",\"queue_batches\":" + std::to_string(p->queue->size()) +
+               ",\"queue_capacity\":" + std::to_string(p->queue->capacity()) +
+               ",\"queue_dropped\":" + std::to_string(__atomic_load_n(p->queue_dropped, __ATOMIC_RELAXED)) +
+               ",\"records_in\":" + std::to_string(__atomic_load_n(p->records_in, __ATOMIC_RELAXED)) + "}";
+    }
+    return out + "]}";
+}
+
+} // namespace flowacct::host

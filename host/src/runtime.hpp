@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The running host: module instances wired into inputs and pipelines, the batch pool, the
+// per-pipeline bounded queues and the threads that drive them.
+#pragma once
+
+#include <atomic>              // std::atomic
+#include <condition_variable>  // std::condition_variable
+#include <cstdint>             // std::uint64_t
+#include <deque>               // std::deque
+#include <map>                 // std::map
+#include <memory>              // std::shared_ptr, std::unique_ptr
+#include <mutex>               // std::mutex
+#include <string>              // std::string
+#include <thread>              // std::thread
+#include <vector>              // std::vector
+
+#include <flowacct/abi.h>      // fa_batch, fa_host_api
+
+#include "config.hpp"          // ConfigModel, Declaration
+#include "module_loader.hpp"   // ModuleCatalog, ModuleLibrary
+#include "registry.hpp"        // CounterRegistry, InternTable
+
+namespace flowacct::host {
+
+inline constexpr std::uint32_t kBatchRecords = 1024;
+inline constexpr std::uint32_t kPayloadBytesPerRecord = 512;
+inline constexpr std::uint64_t kTickUs = 100'000; // pipeline housekeeping period
+
+class Host;
+class BatchPool;
+
+/// A batch with its storage. `batch` comes first so a fa_batch* maps back to its BatchBuf.
+struct BatchBuf {
+    fa_batch batch{};
+    std::vector<fa_record> records;
+    std::vector<std::uint8_t> payload;
+};
+using SharedBatch = std::shared_ptr<const BatchBuf>;
+
+/// Reuses batch storage; thread-safe.
+class BatchPool {
+public:
+    explicit BatchPool(std::uint32_t payload_per_record) : payload_per_record_(payload_per_record) {}
+    BatchBuf* acquire();
+    void release(BatchBuf* b);
+    /// Shares `b` read-only; it returns to the pool when the last holder lets go.
+    SharedBatch share(BatchBuf* b);
+
+private:
+    std::uint32_t payload_per_record_;
+    std::mutex mu_;
+    std::vector<std::unique_ptr<BatchBuf>> all_;
+    std::vector<BatchBuf*> free_;
+};
+
+/// A bounded queue of shared batches between the input threads and one pipeline thread.
+class BatchQueue {
+public:
+    explicit BatchQueue(std::size_t capacity) : capacity_(capacity) {}
+    /// Non-blocking; false when full.
+    bool try_push(const SharedBatch& b);
+    /// Waits for room; false once closed.
+    bool push_wait(const SharedBatch& b);
+    /// Waits until a batch arrives, the deadline passes, or the queue is closed and empty.
+    bool pop_until(SharedBatch& out, std::chrono::steady_clock::time_point deadline);
+    void close();
+    bool closed_and_empty();
+    std::size_t size();
+    std::size_t capacity() const { return capacity_; }
+
+private:
+    std::size_t capacity_;
+    std::mutex mu_;
+    std::condition_variable not_empty_, not_full_;
+    std::deque<SharedBatch> items_;
+    bool closed_ = false;
+};
+
+/// One module instance and the host services handed to it.
+struct InstanceCtx {
+    Host* host = nullptr;
+    std::string instance;              // "a", "nf"
+    std::string owner;                 // "a/memory"
+    std::shared_ptr<ModuleLibrary> library;
+    std::map<std::string, std::string> extra; // host-provided keys such as "__output"
+    fa_host_api api{};
+    void* object = nullptr;
+    struct InputRunner* input = nullptr;
+    ~InstanceCtx();
+    void create(); // throws ConfigError
+};
+
+struct Pipeline {
+    std::string name;
+    std::string output_module;
+    std::unique_ptr<InstanceCtx> aggregator;
+    std::unique_ptr<InstanceCtx> output;
+    std::unique_ptr<BatchQueue> queue;
+    std::thread thread;
+    std::uint64_t* records_in = nullptr;
+    std::uint64_t* queue_dropped = nullptr;
+    std::uint64_t* rows_out = nullptr;
+    std::uint64_t* write_errors = nullptr;
+    void run();
+};
+
+struct InputRunner {
+    std::unique_ptr<InstanceCtx> ctx;
+    std::thread thread;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> finished{false};
+    std::atomic<bool> backpressure{false};
+    fa_status result = FA_OK;
+    std::uint32_t index = 0;
+    std::uint64_t* records_out = nullptr;
+};
+
+/// Options the command line gives the host beyond configuration keys.
+struct HostOptions {
+    std::string module_dir;   // --module-path (overrides the module_path key)
+    std::string program_name; // argv[0] basename: nfacctd/sfacctd/pmacctd pick their input
+};
+
+class Host {
+public:
+    Host(ConfigModel model, HostOptions options);
+    ~Host();
+
+    /// Loads modules and validates every key; throws ConfigError / LoadError. No instances yet.
+    void load();
+    /// Creates the module instances (inputs bind their sockets here). Throws on failure.
+    void create_instances();
+    /// Starts pipeline and input threads.
+    void start();
+    /// True once every input returned (a savefile ended) or one failed.
+    bool inputs_done() const;
+    /// Stops inputs, drains the queues, flushes aggregators and outputs, joins everything.
+    /// Returns false if an input or output failed.
+    bool stop();
+    void reload_maps();
+    void log_counters();
+
+    ModuleCatalog& catalog() { return *catalog_; }
+    const ConfigModel& model() const { return model_; }
+    CounterRegistry& counters() { return counters_; }
+    InternTable& names() { return names_; }
+    std::string stats_json();
+
+    // Services for InstanceCtx.
+    const char* config_value(const InstanceCtx& c, const char* key) const;
+    fa_batch* acquire_batch();
+    std::uint32_t submit_batch(InputRunner& in, fa_batch* b);
+
+private:
+    std::unique_ptr<InstanceCtx> make_ctx(const std::string& instance, std::shared_ptr<ModuleLibrary> lib);
+    void validate_keys();
+    std::vector<Declaration> input_declarations() const;
+
+    ConfigModel model_;
+    HostOptions options_;
+    std::unique_ptr<ModuleCatalog> catalog_;
+    CounterRegistry counters_;
+    InternTable names_;
+    std::unique_ptr<BatchPool> pool_;
+    std::vector<std::unique_ptr<Pipeline>> pipelines_;
+    std::vector<std::unique_ptr<InputRunner>> inputs_;
+    std::vector<Declaration> plugin_decls_, input_decls_;
+    std::size_t queue_batches_ = 256;
+    bool started_ = false;
+    bool stopped_ = false;
+};
+
+/// The keys the host itself understands.
+const std::vector<fa_config_key>& host_keys();
+/// True for a pmacct key name.
+bool is_pmacct_key(const std::string& key);
+
+} // namespace flowacct::host

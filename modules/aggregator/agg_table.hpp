@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Aggregator "hash": an open-addressing table of fixed-size keys with their counters.
+// Entries live in one flat arena (key bytes then counters), slots hold a hash tag and an index,
+// so a lookup touches one slot and one entry. Single-threaded (the pipeline thread).
+#pragma once
+
+#include <cstdint>   // std::uint64_t
+#include <cstring>   // std::memcmp, std::memcpy
+#include <vector>    // std::vector
+
+namespace flowacct::aggregator {
+
+struct Counters {
+    std::uint64_t packets;
+    std::uint64_t bytes;
+    std::uint64_t flows;
+    std::uint64_t updated_us; // wall time of the last update
+    std::uint8_t tcp_flags;
+    std::uint8_t pad[7];
+};
+
+inline std::uint64_t hash_key(const std::uint8_t* key, std::uint32_t size) {
+    // Word-wise multiply-xorshift; keys are a multiple of 8 bytes.
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ size;
+    for (std::uint32_t i = 0; i < size; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, key + i, 8);
+        h ^= w;
+        h *= 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 29;
+    }
+    h *= 0x94D049BB133111EBull;
+    h ^= h >> 32;
+    return h;
+}
+
+class AggTable {
+public:
+    explicit AggTable(std::uint32_t key_size, std::size_t initial_slots = 1 << 12)
+        : key_size_(key_size), entry_size_(key_size + sizeof(Counters)) {
+        std::size_t n = 16;
+        while (n < initial_slots) n <<= 1;
+        slots_.assign(n, 0);
+        mask_ = n - 1;
+    }
+
+    /// The counters of `key`, inserted zeroed when new.
+    Counters& find_or_insert(const std::uint8_t* key) {
+        const std::uint64_t h = hash_key(key, key_size_);
+        const std::uint64_t tag = h & 0xFFFFFFFF00000000ull;
+        std::size_t i = static_cast<std::size_t>(h) & mask_;
+        for (;;) {
+            std::uint64_t s = slots_[i];
+            if (s == 0) break;
+            if ((s & 0xFFFFFFFF00000000ull) == tag) {
+                std::uint8_t* e = entry(static_cast<std::uint32_t>(s) - 1);
+                if (std::memcmp(e, key, key_size_) == 0) return *reinterpret_cast<Counters*>(e + key_size_);
+            }
+            i = (i + 1) & mask_;
+        }
+        std::uint32_t index = static_cast<std::uint32_t>(count_);
+        arena_.resize(arena_.size() + entry_size_);
+        std::uint8_t* e = entry(index);
+        std::memcpy(e, key, key_size_);
+        std::memset(e + key_size_, 0, sizeof(Counters));
+        slots_[i] = tag | (index + 1);
+        ++count_;
+        if (count_ * 10 > slots_.size() * 7) grow();
+        return *reinterpret_cast<Counters*>(entry(index) + key_size_);
+    }
+
+    std::size_t size() const { return count_; }
+    std::uint32_t key_size() const { return key_size_; }
+    const std::uint8_t* key_at(std::size_t i) const { return arena_.data() + i * entry_size_; }
+    const Counters& counters_at(std::size_t i) const {
+        return *reinterpret_cast<const Counters*>(arena_.data() + i * entry_size_ + key_size_);
+    }
+    std::size_t memory_bytes() const { return arena_.capacity() + slots_.capacity() * sizeof(std::uint64_t); }
+
+    /// Forgets every entry but keeps the allocation for the next interval.
+    void clear() {
+        std::fill(slots_.begin(), slots_.end(), 0);
+        arena_.clear();
+        count_ = 0;
+    }
+
+private:
+    std::uint8_t* entry(std::uint32_t index) { return arena_.data() + static_cast<std::size_t>(index) * entry_size_; }
+
+    void grow() {
+        std::vector<std::uint64_t> old;
+        old.swap(slots_);
+        slots_.assign(old.size() * 2, 0);
+        mask_ = slots_.size() - 1;
+        for (std::uint64_t s : old) {
+            if (s == 0) continue;
+            const std::uint8_t* e = entry(static_cast<std::uint32_t>(s) - 1);
+            std::size_t i = static_cast<std::size_t>(hash_key(e, key_size_)) & mask_;
+            while (slots_[i] != 0) i = (i + 1) & mask_;
+            slots_[i] = s;
+        }
+    }
+
+    std::uint32_t key_size_;
+    std::uint32_t entry_size_;
+    std::vector<std::uint64_t> slots_;
+    std::size_t mask_ = 0;
+    std::vector<std::uint8_t> arena_;
+    std::size_t count_ = 0;
+};
+
+} // namespace flowacct::aggregator

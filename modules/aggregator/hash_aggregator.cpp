@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Aggregator module "hash": sums records per key (the pipeline's primitives, plus the time bin
+// when history is on) and hands the rows to the output every refresh interval.
+#include <algorithm>   // std::min
+#include <ctime>       // gmtime_r, timegm
+#include <string>      // std::string
+#include <vector>      // std::vector
+
+#include <flowacct/sdk/export.hpp>     // FLOWACCT_MODULE
+#include <flowacct/sdk/module.hpp>     // sdk::Aggregator, sdk::Context
+
+#include "agg_table.hpp"   // AggTable
+#include "key_layout.hpp"  // KeyLayout
+
+namespace {
+
+using namespace flowacct;
+using flowacct::aggregator::AggTable;
+using flowacct::aggregator::Counters;
+using flowacct::aggregator::KeyLayout;
+
+constexpr fa_config_key kKeys[] = {
+    {"aggregate", FA_KEY_LIST, "src_host", "Primitives rows are keyed on, comma-separated"},
+    {"sql_history", FA_KEY_DURATION, nullptr, "Time bin length (N[s|m|h|d|w|M]); rows per bin"},
+    {"print_history", FA_KEY_DURATION, nullptr, "Same as sql_history, pmacct's print spelling"},
+    {"sql_history_roundoff", FA_KEY_STRING, nullptr, "Align bins to m, h, d, w or M (bins are always aligned to the epoch; w and M to weeks and months)"},
+    {"print_history_roundoff", FA_KEY_STRING, nullptr, "Same as sql_history_roundoff"},
+    {"sql_refresh_time", FA_KEY_DURATION, nullptr, "Seconds between purges of the rows to the output"},
+    {"print_refresh_time", FA_KEY_DURATION, nullptr, "Same as sql_refresh_time, pmacct's print spelling"},
+    {"aggregate_max_entries", FA_KEY_INT, "8000000", "Rows held before an early purge (bounds memory)"},
+    {"nfacctd_time_new", FA_KEY_BOOL, "false", "Bin records by arrival time instead of the flow's own time"},
+    {"sfacctd_time_new", FA_KEY_BOOL, "false", "Same as nfacctd_time_new"},
+};
+
+constexpr std::uint64_t kUs = 1'000'000;
+constexpr std::uint32_t kRowChunk = 1024;
+
+// Bin start (seconds) of `t_s` for bins of `h_s` seconds, aligned as the roundoff asks.
+std::uint64_t bin_start(std::uint64_t t_s, std::uint64_t h_s, char roundoff) {
+    if (roundoff == 'M' || h_s % (30 * 86400) == 0) {
+        std::time_t t = static_cast<std::time_t>(t_s);
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        tm.tm_mday = 1;
+        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+        return static_cast<std::uint64_t>(timegm(&tm));
+    }
+    if (roundoff == 'w' || h_s % (7 * 86400) == 0) {
+        // The epoch was a Thursday; weeks start on Monday.
+        const std::uint64_t monday = 4 * 86400;
+        if (t_s < monday) return 0;
+        return (t_s - monday) / h_s * h_s + monday;
+    }
+    return t_s / h_s * h_s;
+}
+
+class HashAggregator final : public sdk::Aggregator {
+public:
+    explicit HashAggregator(const sdk::Context& ctx)
+        : ctx_(ctx),
+          history_s_(history(ctx)),
+          layout_(ctx.config().list("aggregate"), history_s_ > 0),
+          table_(layout_.key_size()),
+          key_(layout_.key_size()) {
+        const auto& c = ctx.config();
+        refresh_s_ = c.has("sql_refresh_time") ? c.duration_s("sql_refresh_time")
+                     : c.has("print_refresh_time") ? c.duration_s("print_refresh_time")
+                                                    : 0;
+        if (refresh_s_ == 0) {
+            std::uint64_t out_default = static_cast<std::uint64_t>(c.integer("__output_refresh_s", 0));
+            refresh_s_ = out_default ? out_default : 60;
+        }
+        std::string roundoff = c.has("sql_history_roundoff") ? c.str("sql_history_roundoff")
+                                                             : c.str("print_history_roundoff");
+        if (!roundoff.empty()) {
+            if (roundoff.find_first_not_of("mhdwM") != std::string::npos)
+                throw sdk::Error("expected a combination of m, h, d, w, M, got '" + roundoff + "'",
+                                 c.has("sql_history_roundoff") ? "sql_history_roundoff" : "print_history_roundoff");
+            roundoff_ = roundoff.find('M') != std::string::npos   ? 'M'
+                        : roundoff.find('w') != std::string::npos ? 'w'
+                                                                  : roundoff.back();
+        }
+        max_entries_ = static_cast<std::uint64_t>(c.integer("aggregate_max_entries"));
+        if (max_entries_ < 1024) throw sdk::Error("expected at least 1024", "aggregate_max_entries");
+        time_new_ = c.boolean("nfacctd_time_new") || c.boolean("sfacctd_time_new");
+        rows_.resize(kRowChunk);
+        early_purges_ = ctx.counter("early_purges");
+        future_ts_ = ctx.counter("ts_future");
+        next_purge_us_ = ctx.monotonic_us() + refresh_s_ * kUs;
+    }
+
+    bool ingest(const fa_record* records, std::uint32_t count) override {
+        const std::uint64_t now_wall_us = ctx_.wall_us();
+        const bool bins = history_s_ > 0;
+        const bool two = layout_.two_sided();
+        const bool flags = layout_.or_tcp_flags();
+        for (std::uint32_t i = 0; i < count; ++i) {
+            const fa_record& r = records[i];
+            std::uint64_t bin = 0;
+            if (bins) {
+                std::uint64_t t = time_new_ || r.time_end_us == 0 ? now_wall_us : r.time_end_us;
+                if (t > now_wall_us + 86400 * kUs) {
+                    // An exporter clock far ahead must not open bins in the future.
+                    t = now_wall_us;
+                    sdk::Context::add(future_ts_);
+                }
+                bin = bin_start(t / kUs, history_s_, roundoff_);
+            }
+            for (int side = 0; side < (two ? 2 : 1); ++side) {
+                layout_.pack(r, key_.data(), side == 1);
+                if (bins) std::memcpy(key_.data() + layout_.bin_offset(), &bin, 8);
+                Counters& c = table_.find_or_insert(key_.data());
+                c.packets += r.packets;
+                c.bytes += r.bytes;
+                c.flows += r.flows;
+                c.updated_us = now_wall_us;
+                if (flags) c.tcp_flags |= r.tcp_flags;
+            }
+        }
+        if (table_.size() >= max_entries_) {
+            sdk::Context::add(early_purges_);
+            return true;
+        }
+        return false;
+    }
+
+    void purge(std::uint64_t now_mono_us, bool force, const fa_row_sink& sink) override {
+        if (!force && now_mono_us < next_purge_us_) return;
+        if (!force || now_mono_us >= next_purge_us_) {
+            while (next_purge_us_ <= now_mono_us) next_purge_us_ += refresh_s_ * kUs;
+        }
+        const std::size_t n = table_.size();
+        std::uint32_t filled = 0;
+        fa_row_batch batch{};
+        batch.rows = rows_.data();
+        batch.history_s = static_cast<std::uint32_t>(history_s_);
+        batch.primitives = layout_.primitives();
+        for (std::size_t i = 0; i < n; ++i) {
+            fa_row& row = rows_[filled++];
+            std::memset(&row, 0, sizeof row);
+            const std::uint8_t* key = table_.key_at(i);
+            layout_.unpack(key, row.rec);
+            const Counters& c = table_.counters_at(i);
+            row.rec.packets = c.packets;
+            row.rec.bytes = c.bytes;
+            row.rec.flows = c.flows;
+            row.rec.tcp_flags = c.tcp_flags;
+            row.stamp_updated_us = c.updated_us;
+            if (history_s_ > 0) {
+                std::uint64_t bin;
+                std::memcpy(&bin, key + layout_.bin_offset(), 8);
+                row.stamp_inserted_us = bin * kUs;
+            }
+            if (filled == kRowChunk) {
+                batch.count = filled;
+                sink.write(sink.ctx, &batch);
+                filled = 0;
+            }
+        }
+        if (filled > 0) {
+            batch.count = filled;
+            sink.write(sink.ctx, &batch);
+        }
+        table_.clear();
+    }
+
+    std::uint64_t size() const override { return table_.size(); }
+
+private:
+    static std::uint64_t history(const sdk::Context& ctx) {
+        const auto& c = ctx.config();
+        std::uint64_t h = c.has("sql_history") ? c.duration_s("sql_history") : c.duration_s("print_history", 0);
+        if (h > 0 && h < 60)
+            throw sdk::Error("bins shorter than one minute are not supported; expected 1m or more",
+                             c.has("sql_history") ? "sql_history" : "print_history");
+        return h;
+    }
+
+    sdk::Context ctx_;
+    std::uint64_t history_s_;
+    KeyLayout layout_;
+    AggTable table_;
+    std::vector<std::uint8_t> key_;
+    std::vector<fa_row> rows_;
+    std::uint64_t refresh_s_ = 60;
+    std::uint64_t next_purge_us_ = 0;
+    std::uint64_t max_entries_ = 0;
+    char roundoff_ = 0;
+    bool time_new_ = false;
+    std::uint64_t* early_purges_ = nullptr;
+    std::uint64_t* future_ts_ = nullptr;
+};
+
+} // namespace
+
+FLOWACCT_MODULE(Aggregator, HashAggregator, "hash", "0.1.0", "Sums records per key and time bin in a hash table",
+                kKeys)

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Output module "print": turning rows into pmacct's formatted, CSV and JSON lines.
+#pragma once
+
+#include <cstdio>      // std::snprintf
+#include <ctime>       // localtime_r, strftime
+#include <string>      // std::string
+
+#include <flowacct/sdk/module.hpp>     // sdk::Error
+#include <flowacct/sdk/primitives.hpp> // sdk::kPrimitives, sdk::format_primitive
+
+namespace flowacct::print {
+
+enum class Format { Formatted, Csv, Json };
+
+inline Format parse_format(const std::string& s) {
+    if (s == "formatted") return Format::Formatted;
+    if (s == "csv") return Format::Csv;
+    if (s == "json") return Format::Json;
+    if (s == "event_formatted" || s == "event_csv" || s == "avro" || s == "avro_json" || s == "custom")
+        throw sdk::Error("print_output '" + s + "' is a pmacct format flowacct does not support yet", "print_output");
+    throw sdk::Error("expected formatted, csv or json, got '" + s + "'", "print_output");
+}
+
+/// pmacct's time format for stamps: local time, "YYYY-MM-DD HH:MM:SS".
+inline std::string format_stamp(std::uint64_t us) {
+    std::time_t t = static_cast<std::time_t>(us / 1'000'000);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}
+
+/// Writes header and rows in one format. Column order and widths follow pmacct's print plugin.
+class RowFormatter {
+public:
+    RowFormatter(Format format, std::string separator, bool numeric_proto)
+        : format_(format), sep_(std::move(separator)) {
+        options_.numeric_proto = numeric_proto;
+    }
+
+    void header(const fa_row_batch& rows, std::string& out) const {
+        if (format_ == Format::Json) return;
+        bool first = true;
+        for (const auto& p : sdk::kPrimitives) {
+            if (!sdk::has_primitive(rows.primitives, p.id)) continue;
+            if (format_ == Format::Csv) {
+                if (!first) out += sep_;
+                out += p.header;
+            } else {
+                pad(out, p.header, width(p), gap(p));
+            }
+            first = false;
+        }
+        const bool flows = sdk::has_primitive(rows.primitives, FA_P_FLOWS);
+        if (format_ == Format::Csv) {
+            out += first ? "" : sep_;
+            out += "PACKETS";
+            if (flows) out += sep_ + "FLOWS";
+            out += sep_ + "BYTES\n";
+        } else {
+            pad(out, "PACKETS", 20, 2);
+            if (flows) pad(out, "FLOWS", 20, 2);
+            out += "BYTES\n";
+        }
+    }
+
+    template <class NameOf>
+    void row(const fa_row& row, const fa_row_batch& rows, NameOf&& names, std::string& out) const {
+        const fa_record& r = row.rec;
+        const bool flows = sdk::has_primitive(rows.primitives, FA_P_FLOWS);
+        if (format_ == Format::Json) {
+            out += "{\"event_type\": \"purge\"";
+            for (const auto& p : sdk::kPrimitives) {
+                if (!sdk::has_primitive(rows.primitives, p.id)) continue;
+                std::string v = sdk::format_primitive(r, p.id, names, options_);
+                out += ", \"";
+                out += p.column;
+                out += "\": ";
+                if (sdk::primitive_is_numeric(p.id) && p.id != FA_P_TCPFLAGS) out += v;
+                else json_string(out, v);
+            }
+            if (rows.history_s) {
+                out += ", \"stamp_inserted\": \"" + format_stamp(row.stamp_inserted_us) + "\"";
+                out += ", \"stamp_updated\": \"" + format_stamp(row.stamp_updated_us) + "\"";
+            }
+            if (flows) out += ", \"flows\": " + std::to_string(r.flows);
+            out += ", \"packets\": " + std::to_string(r.packets) + ", \"bytes\": " + std::to_string(r.bytes) + "}\n";
+            return;
+        }
+        bool first = true;
+        for (const auto& p : sdk::kPrimitives) {
+            if (!sdk::has_primitive(rows.primitives, p.id)) continue;
+            std::string v = sdk::format_primitive(r, p.id, names, options_);
+            if (format_ == Format::Csv) {
+                if (!first) out += sep_;
+                out += v;
+            } else {
+                pad(out, v, width(p), gap(p));
+            }
+            first = false;
+        }
+        if (format_ == Format::Csv) {
+            out += first ? "" : sep_;
+            out += std::to_string(r.packets);
+            if (flows) out += sep_ + std::to_string(r.flows);
+            out += sep_ + std::to_string(r.bytes) + "\n";
+        } else {
+            pad(out, std::to_string(r.packets), 20, 2);
+            if (flows) pad(out, std::to_string(r.flows), 20, 2);
+            out += std::to_string(r.bytes) + "\n";
+        }
+    }
+
+private:
+    static std::size_t width(const sdk::PrimitiveInfo& p) {
+        std::size_t h = std::char_traits<char>::length(p.header);
+        return static_cast<std::size_t>(p.width) > h ? static_cast<std::size_t>(p.width) : h;
+    }
+    // pmacct leaves one blank after SAMPLING_RATE and two after every other column.
+    static std::size_t gap(const sdk::PrimitiveInfo& p) { return p.id == FA_P_SAMPLING_RATE ? 1 : 2; }
+    static void pad(std::string& out, const std::string& v, std::size_t w, std::size_t gap) {
+        out += v;
+        if (v.size() < w) out.append(w - v.size(), ' ');
+        out.append(gap, ' ');
+    }
+    static void json_string(std::string& out, const std::string& v) {
+        out.push_back('"');
+        for (unsigned char c : v) {
+            if (c == '"' || c == '\\') {
+                out.push_back('\\');
+                out.push_back(static_cast<char>(c));
+            } else if (c < 0x20) {
+                char b[8];
+                std::snprintf(b, sizeof b, "\\u%04x", c);
+                out += b;
+            } else {
+                out.push_back(static_cast<char>(c));
+            }
+        }
+        out.push_back('"');
+    }
+
+    Format format_;
+    std::string sep_;
+    sdk::FormatOptions options_;
+};
+
+} // namespace flowacct::print
