@@ -36,7 +36,12 @@ public:
         api_.config_get = [](void* c, const char* key) -> const char* {
             auto* self = static_cast<FakeHost*>(c);
             auto it = self->config_.find(key);
-            return it == self->config_.end() ? nullptr : it->second.c_str();
+            if (it != self->config_.end()) return it->second.c_str();
+            // As the host does: the module's declared default when the key is unset.
+            if (self->module_)
+                for (std::uint32_t i = 0; i < self->module_->key_count; ++i)
+                    if (std::string(self->module_->keys[i].name) == key) return self->module_->keys[i].default_value;
+            return nullptr;
         };
         api_.counter = [](void* c, const char* name, const char* labels) -> std::uint64_t* {
             auto* self = static_cast<FakeHost*>(c);
@@ -108,6 +113,8 @@ public:
         return it == counters.end() ? 0 : it->second;
     }
     void set(const std::string& key, const std::string& value) { config_[key] = value; }
+    /// Declared defaults of this module answer config_get for unset keys (Instance sets it).
+    void use_defaults_of(const fa_module_descriptor* d) { module_ = d; }
 
     std::vector<fa_record> records;                    // every submitted record, in order
     std::vector<std::vector<std::uint8_t>> payloads;   // payload bytes of each record
@@ -127,6 +134,7 @@ private:
     };
     std::map<std::string, std::string> config_;
     std::string instance_;
+    const fa_module_descriptor* module_ = nullptr;
     fa_host_api api_{};
     std::vector<std::string> names_;
     std::deque<std::unique_ptr<Owned>> open_;
@@ -137,6 +145,7 @@ private:
 class Instance {
 public:
     Instance(const fa_module_descriptor* d, FakeHost& host) : d_(d) {
+        host.use_defaults_of(d);
         fa_error err{};
         if (d_->create(host.api(), &obj_, &err) != FA_OK) {
             error = std::string(err.key) + ": " + err.message;

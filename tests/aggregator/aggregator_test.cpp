@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The hash aggregator through its C descriptor: every primitive, nets, sum_* double counting,
+// tcp flags, time bins, refresh timing and bounds.
+#include <doctest/doctest.h>
+
+#include <cstring>   // std::memset
+#include <map>       // std::map
+#include <string>    // std::string
+#include <vector>    // std::vector
+
+#include <flowacct/sdk/primitives.hpp> // sdk::set_v4, sdk::parse_addr, sdk::format_primitive
+
+#include "fake_host.hpp" // FakeHost, Instance, load_module
+
+using namespace flowacct;
+using flowacct::test::FakeHost;
+using flowacct::test::Instance;
+using Config = std::map<std::string, std::string>;
+
+namespace {
+
+const fa_module_descriptor* agg() {
+    static const fa_module_descriptor* d = test::load_module("aggregator_hash.so");
+    REQUIRE(d != nullptr);
+    return d;
+}
+
+fa_record rec(const char* src, const char* dst, std::uint16_t sport = 1, std::uint16_t dport = 2,
+              std::uint64_t bytes = 100) {
+    fa_record r;
+    std::memset(&r, 0, sizeof r);
+    sdk::parse_addr(src, r.src_ip);
+    sdk::parse_addr(dst, r.dst_ip);
+    r.ip_version = std::string(src).find(':') != std::string::npos ? 6 : 4;
+    r.src_port = sport;
+    r.dst_port = dport;
+    r.proto = 6;
+    r.packets = 1;
+    r.bytes = bytes;
+    return r;
+}
+
+struct Collected {
+    std::vector<fa_row> rows;
+    std::uint64_t primitives = 0;
+    std::uint32_t history_s = 0;
+    int writes = 0;
+};
+
+fa_row_sink sink_for(Collected& c) {
+    return fa_row_sink{&c, [](void* ctx, const fa_row_batch* b) -> fa_status {
+                           auto* c = static_cast<Collected*>(ctx);
+                           c->rows.insert(c->rows.end(), b->rows, b->rows + b->count);
+                           c->primitives = b->primitives;
+                           c->history_s = b->history_s;
+                           ++c->writes;
+                           return FA_OK;
+                       }};
+}
+
+// Runs records through an aggregator configured with `config` and returns the forced purge.
+Collected aggregate(std::map<std::string, std::string> config, const std::vector<fa_record>& records) {
+    FakeHost host(std::move(config));
+    host.manual_clock_us = 1'700'000'000'000'000ull;
+    Instance inst(agg(), host);
+    REQUIRE_MESSAGE(inst, inst.error);
+    const auto* ops = inst.ops<fa_aggregator_ops>();
+    ops->ingest(inst.get(), records.data(), static_cast<std::uint32_t>(records.size()));
+    Collected c;
+    fa_row_sink sink = sink_for(c);
+    REQUIRE(ops->purge(inst.get(), host.manual_clock_us, 1, &sink) == FA_OK);
+    return c;
+}
+
+std::string show(const fa_record& r, fa_primitive p) {
+    return sdk::format_primitive(r, p, [](std::uint32_t id) { return std::to_string(id); });
+}
+
+} // namespace
+
+TEST_CASE("records with the same key are summed, others kept apart") {
+    auto c = aggregate({{"aggregate", "src_host, dst_port"}},
+                       {rec("10.0.0.1", "10.0.0.9", 1, 80, 100), rec("10.0.0.1", "10.0.0.8", 2, 80, 50),
+                        rec("10.0.0.1", "10.0.0.9", 1, 443, 10), rec("10.0.0.2", "10.0.0.9", 1, 80, 1)});
+    REQUIRE(c.rows.size() == 3);
+    std::map<std::string, std::uint64_t> bytes;
+    for (const auto& r : c.rows) bytes[show(r.rec, FA_P_SRC_HOST) + "/" + show(r.rec, FA_P_DST_PORT)] += r.rec.bytes;
+    CHECK(bytes["10.0.0.1/80"] == 150);
+    CHECK(bytes["10.0.0.1/443"] == 10);
+    CHECK(bytes["10.0.0.2/80"] == 1);
+    // Primitives not aggregated on are zero in the rows.
+    for (const auto& r : c.rows) CHECK(r.rec.src_port == 0);
+}
+
+TEST_CASE("every primitive separates records that differ only in it and prints its value") {
+    struct Case {
+        const char* name;
+        fa_primitive id;
+        void (*set)(fa_record&);
+        const char* printed;
+    };
+    const Case cases[] = {
+        {"src_mac", FA_P_SRC_MAC, [](fa_record& r) { r.src_mac[5] = 0xab; }, "00:00:00:00:00:ab"},
+        {"dst_mac", FA_P_DST_MAC, [](fa_record& r) { r.dst_mac[0] = 0x02; }, "02:00:00:00:00:00"},
+        {"vlan", FA_P_VLAN, [](fa_record& r) { r.vlan = 42; }, "42"},
+        {"etype", FA_P_ETYPE, [](fa_record& r) { r.ether_type = 0x86dd; }, "86dd"},
+        {"src_host", FA_P_SRC_HOST, [](fa_record& r) { sdk::parse_addr("10.9.9.9", r.src_ip); }, "10.9.9.9"},
+        {"dst_host", FA_P_DST_HOST, [](fa_record& r) { sdk::parse_addr("10.8.8.8", r.dst_ip); }, "10.8.8.8"},
+        {"src_mask", FA_P_SRC_MASK, [](fa_record& r) { r.src_mask = 24; }, "24"},
+        {"dst_mask", FA_P_DST_MASK, [](fa_record& r) { r.dst_mask = 16; }, "16"},
+        {"src_as", FA_P_SRC_AS, [](fa_record& r) { r.src_as = 5466; }, "5466"},
+        {"dst_as", FA_P_DST_AS, [](fa_record& r) { r.dst_as = 65000; }, "65000"},
+        {"peer_src_as", FA_P_PEER_SRC_AS, [](fa_record& r) { r.peer_src_as = 7; }, "7"},
+        {"peer_dst_as", FA_P_PEER_DST_AS, [](fa_record& r) { r.peer_dst_as = 8; }, "8"},
+        {"src_port", FA_P_SRC_PORT, [](fa_record& r) { r.src_port = 5353; }, "5353"},
+        {"dst_port", FA_P_DST_PORT, [](fa_record& r) { r.dst_port = 8080; }, "8080"},
+        {"tos", FA_P_TOS, [](fa_record& r) { r.tos = 0xb8; }, "184"},
+        {"proto", FA_P_PROTO, [](fa_record& r) { r.proto = 17; }, "udp"},
+        {"tag", FA_P_TAG, [](fa_record& r) { r.tag = 1ull << 40; }, "1099511627776"},
+        {"tag2", FA_P_TAG2, [](fa_record& r) { r.tag2 = 9; }, "9"},
+        {"label", FA_P_LABEL, [](fa_record& r) { r.label_id = 3; }, "3"},
+        {"class", FA_P_CLASS, [](fa_record& r) { r.class_id = 4; }, "4"},
+        {"in_iface", FA_P_IN_IFACE, [](fa_record& r) { r.in_iface = 10; }, "10"},
+        {"out_iface", FA_P_OUT_IFACE, [](fa_record& r) { r.out_iface = 11; }, "11"},
+        {"peer_src_ip", FA_P_PEER_SRC_IP, [](fa_record& r) { sdk::parse_addr("192.0.2.1", r.peer_src_ip); }, "192.0.2.1"},
+        {"peer_dst_ip", FA_P_PEER_DST_IP, [](fa_record& r) { sdk::parse_addr("2001:db8::1", r.nexthop); }, "2001:db8::1"},
+        {"sampling_rate", FA_P_SAMPLING_RATE, [](fa_record& r) { r.sampling_rate = 1000; }, "1000"},
+    };
+    for (const auto& tc : cases) {
+        CAPTURE(tc.name);
+        fa_record a = rec("10.0.0.1", "10.0.0.2");
+        fa_record b = a;
+        tc.set(b);
+        auto c = aggregate({{"aggregate", tc.name}}, {a, b, b});
+        REQUIRE(c.rows.size() == 2);
+        CHECK(sdk::has_primitive(c.primitives, tc.id));
+        const fa_row& changed = c.rows[0].rec.packets == 2 ? c.rows[0] : c.rows[1];
+        CHECK(changed.rec.packets == 2);
+        CHECK(show(changed.rec, tc.id) == tc.printed);
+    }
+}
+
+TEST_CASE("src_net and dst_net mask the address with the record's prefix length, IPv4 and IPv6") {
+    fa_record a = rec("10.1.2.3", "2001:db8:1:2::5");
+    a.src_mask = 16;
+    a.dst_mask = 48;
+    fa_record b = rec("10.1.200.7", "2001:db8:1:ff::9");
+    b.src_mask = 16;
+    b.dst_mask = 48;
+    auto c = aggregate({{"aggregate", "src_net"}}, {a, b});
+    REQUIRE(c.rows.size() == 1);
+    CHECK(show(c.rows[0].rec, FA_P_SRC_NET) == "10.1.0.0");
+    CHECK(c.rows[0].rec.packets == 2);
+    b.ip_version = a.ip_version = 6;
+    auto d = aggregate({{"aggregate", "dst_net, dst_mask"}}, {a, b});
+    REQUIRE(d.rows.size() == 1);
+    CHECK(show(d.rows[0].rec, FA_P_DST_NET) == "2001:db8:1::");
+    CHECK(d.rows[0].rec.dst_mask == 48);
+}
+
+TEST_CASE("IPv6 hosts are kept and printed as IPv6") {
+    auto c = aggregate({{"aggregate", "src_host, dst_host"}}, {rec("2001:db8::1", "::1"), rec("2001:db8::1", "::1")});
+    REQUIRE(c.rows.size() == 1);
+    CHECK(show(c.rows[0].rec, FA_P_SRC_HOST) == "2001:db8::1");
+    CHECK(show(c.rows[0].rec, FA_P_DST_HOST) == "::1");
+}
+
+TEST_CASE("sum_host counts a record once for its source and once for its destination") {
+    auto c = aggregate({{"aggregate", "sum_host"}},
+                       {rec("10.0.0.1", "10.0.0.2", 1, 2, 100), rec("10.0.0.2", "10.0.0.3", 1, 2, 10)});
+    std::map<std::string, std::uint64_t> bytes;
+    for (const auto& r : c.rows) bytes[show(r.rec, FA_P_SUM_HOST)] += r.rec.bytes;
+    CHECK(bytes.size() == 3);
+    CHECK(bytes["10.0.0.1"] == 100);
+    CHECK(bytes["10.0.0.2"] == 110);
+    CHECK(bytes["10.0.0.3"] == 10);
+}
+
+TEST_CASE("sum_port, sum_as, sum_mac and sum_net double count the same way") {
+    fa_record r = rec("10.0.0.1", "10.0.1.1", 1000, 80, 7);
+    r.src_as = 1;
+    r.dst_as = 2;
+    r.src_mac[5] = 1;
+    r.dst_mac[5] = 2;
+    r.src_mask = 24;
+    r.dst_mask = 24;
+    for (const char* p : {"sum_port", "sum_as", "sum_mac", "sum_net"}) {
+        CAPTURE(p);
+        auto c = aggregate({{"aggregate", p}}, {r});
+        REQUIRE(c.rows.size() == 2);
+        CHECK(c.rows[0].rec.bytes + c.rows[1].rec.bytes == 14);
+    }
+}
+
+TEST_CASE("sum_* cannot be combined with other primitives") {
+    FakeHost host(Config{{"aggregate", "sum_host, dst_port"}});
+    Instance inst(agg(), host);
+    CHECK_FALSE(inst);
+    CHECK(inst.error.find("aggregate: a sum_* primitive cannot be combined") != std::string::npos);
+}
+
+TEST_CASE("unknown and pmacct-only primitives are refused with a clear message") {
+    FakeHost host(Config{{"aggregate", "src_host, src_hots"}});
+    Instance inst(agg(), host);
+    CHECK(inst.error.find("unknown primitive 'src_hots'") != std::string::npos);
+    FakeHost host2(Config{{"aggregate", "as_path"}});
+    Instance inst2(agg(), host2);
+    CHECK(inst2.error.find("'as_path' is a pmacct primitive flowacct does not support yet") != std::string::npos);
+}
+
+TEST_CASE("tcpflags are OR-ed into the row and flows are summed") {
+    fa_record a = rec("10.0.0.1", "10.0.0.2");
+    a.tcp_flags = 0x02;
+    a.flows = 1;
+    fa_record b = a;
+    b.tcp_flags = 0x10;
+    b.flows = 0;
+    auto c = aggregate({{"aggregate", "src_host, tcpflags, flows"}}, {a, b});
+    REQUIRE(c.rows.size() == 1);
+    CHECK(c.rows[0].rec.tcp_flags == 0x12);
+    CHECK(c.rows[0].rec.flows == 1);
+    CHECK(sdk::has_primitive(c.primitives, FA_P_FLOWS));
+    CHECK(sdk::has_primitive(c.primitives, FA_P_TCPFLAGS));
+}
+
+TEST_CASE("history splits rows into aligned time bins") {
+    // 2023-11-14 22:13:20, 22:18:19 and 22:25:00 UTC.
+    fa_record a = rec("10.0.0.1", "10.0.0.2");
+    a.time_end_us = 1'700'000'000ull * 1'000'000;
+    fa_record b = a;
+    b.time_end_us = (1'700'000'000ull + 299) * 1'000'000;
+    fa_record c2 = a;
+    c2.time_end_us = (1'700'000'000ull + 700) * 1'000'000;
+    auto c = aggregate({{"aggregate", "src_host"}, {"sql_history", "5m"}, {"sql_history_roundoff", "m"}}, {a, b, c2});
+    REQUIRE(c.rows.size() == 3);
+    CHECK(c.history_s == 300);
+    std::map<std::uint64_t, std::uint64_t> per_bin;
+    for (const auto& r : c.rows) per_bin[r.stamp_inserted_us / 1'000'000] += r.rec.packets;
+    CHECK(per_bin[1'699'999'800] == 1); // 22:10:00
+    CHECK(per_bin[1'700'000'100] == 1); // 22:15:00
+    CHECK(per_bin[1'700'000'700] == 1); // 22:25:00
+    auto h = aggregate({{"aggregate", "src_host"}, {"print_history", "1h"}}, {a, b, c2});
+    REQUIRE(h.rows.size() == 1);
+    CHECK(h.rows[0].stamp_inserted_us / 1'000'000 == 1'699'999'200); // 22:00:00
+    auto d = aggregate({{"aggregate", "src_host"}, {"sql_history", "1d"}}, {a});
+    CHECK(d.rows[0].stamp_inserted_us / 1'000'000 == 1'699'920'000); // 2023-11-14 00:00
+    auto m = aggregate({{"aggregate", "src_host"}, {"sql_history", "1M"}}, {a});
+    CHECK(m.rows[0].stamp_inserted_us / 1'000'000 == 1'698'796'800); // 2023-11-01 00:00
+    auto w = aggregate({{"aggregate", "src_host"}, {"sql_history", "1w"}}, {a});
+    CHECK(w.rows[0].stamp_inserted_us / 1'000'000 == 1'699'833'600); // Monday 2023-11-13
+}
+
+TEST_CASE("a record time far in the future is binned at arrival and counted") {
+    FakeHost host(Config{{"aggregate", "src_host"}, {"sql_history", "10m"}});
+    host.manual_clock_us = 1'700'000'000ull * 1'000'000;
+    Instance inst(agg(), host);
+    REQUIRE(inst);
+    fa_record a = rec("10.0.0.1", "10.0.0.2");
+    a.time_end_us = 4'102'444'800ull * 1'000'000; // 2100-01-01
+    const auto* ops = inst.ops<fa_aggregator_ops>();
+    ops->ingest(inst.get(), &a, 1);
+    Collected c;
+    fa_row_sink sink = sink_for(c);
+    ops->purge(inst.get(), host.manual_clock_us, 1, &sink);
+    REQUIRE(c.rows.size() == 1);
+    CHECK(c.rows[0].stamp_inserted_us / 1'000'000 == 1'699'999'800);
+    CHECK(host.counter("ts_future") == 1);
+}
+
+TEST_CASE("rows are purged every refresh interval on the monotonic clock, not before") {
+    FakeHost host(Config{{"aggregate", "src_host"}, {"print_refresh_time", "60"}});
+    host.manual_clock_us = 1'000'000'000;
+    Instance inst(agg(), host);
+    REQUIRE(inst);
+    const auto* ops = inst.ops<fa_aggregator_ops>();
+    fa_record a = rec("10.0.0.1", "10.0.0.2");
+    ops->ingest(inst.get(), &a, 1);
+    Collected c;
+    fa_row_sink sink = sink_for(c);
+    ops->purge(inst.get(), host.manual_clock_us + 59'000'000, 0, &sink);
+    CHECK(c.rows.empty());
+    ops->purge(inst.get(), host.manual_clock_us + 60'000'000, 0, &sink);
+    CHECK(c.rows.size() == 1);
+    CHECK(ops->size(inst.get()) == 0);
+    // The next interval starts empty and is purged 60 s later.
+    ops->ingest(inst.get(), &a, 1);
+    ops->purge(inst.get(), host.manual_clock_us + 100'000'000, 0, &sink);
+    CHECK(c.rows.size() == 1);
+    ops->purge(inst.get(), host.manual_clock_us + 120'000'000, 0, &sink);
+    CHECK(c.rows.size() == 2);
+}
+
+TEST_CASE("the output's default refresh applies when no refresh key is set") {
+    FakeHost host(Config{{"aggregate", "src_host"}, {"__output_refresh_s", "1"}});
+    host.manual_clock_us = 5'000'000;
+    Instance inst(agg(), host);
+    REQUIRE(inst);
+    const auto* ops = inst.ops<fa_aggregator_ops>();
+    fa_record a = rec("10.0.0.1", "10.0.0.2");
+    ops->ingest(inst.get(), &a, 1);
+    Collected c;
+    fa_row_sink sink = sink_for(c);
+    ops->purge(inst.get(), 6'000'000, 0, &sink);
+    CHECK(c.rows.size() == 1);
+}
+
+TEST_CASE("a full table asks for an early purge and counts it; nothing is lost") {
+    FakeHost host(Config{{"aggregate", "src_host, src_port"}, {"aggregate_max_entries", "1024"}});
+    Instance inst(agg(), host);
+    REQUIRE(inst);
+    const auto* ops = inst.ops<fa_aggregator_ops>();
+    std::vector<fa_record> recs;
+    for (int i = 0; i < 1500; ++i) recs.push_back(rec("10.0.0.1", "10.0.0.2", static_cast<std::uint16_t>(i), 1));
+    CHECK(ops->ingest(inst.get(), recs.data(), 1000) == 0);
+    CHECK(ops->ingest(inst.get(), recs.data() + 1000, 500) != 0);
+    CHECK(host.counter("early_purges") == 1);
+    Collected c;
+    fa_row_sink sink = sink_for(c);
+    ops->purge(inst.get(), 0, 1, &sink);
+    CHECK(c.rows.size() == 1500);
+}
+
+TEST_CASE("bad history and refresh values are refused with the key named") {
+    FakeHost a(Config{{"aggregate", "src_host"}, {"sql_history", "10x"}});
+    Instance ia(agg(), a);
+    CHECK(ia.error.find("sql_history: expected a duration") != std::string::npos);
+    FakeHost b(Config{{"aggregate", "src_host"}, {"sql_history", "10m"}, {"sql_history_roundoff", "q"}});
+    Instance ib(agg(), b);
+    CHECK(ib.error.find("sql_history_roundoff") != std::string::npos);
+    FakeHost c(Config{{"aggregate", "src_host"}, {"print_history", "30s"}});
+    Instance ic(agg(), c);
+    CHECK(ic.error.find("print_history") != std::string::npos);
+}
