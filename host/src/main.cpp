@@ -181,8 +181,10 @@ int main(int argc, char** argv) {
         return 0;
     }
 
+    // The model moves into the host below; settings are read from wherever it lives.
+    const ConfigModel* config = &model;
     auto setting = [&](const char* key) -> std::string {
-        const Setting* s = model.find_global(key);
+        const Setting* s = config->find_global(key);
         return s ? s->value : std::string();
     };
     auto truthy = [](const std::string& v) { return v == "true" || v == "1" || v == "yes" || v == "on"; };
@@ -210,6 +212,7 @@ int main(int argc, char** argv) {
     }
 
     Host host(std::move(model), options);
+    config = &host.model();
     try {
         host.load();
     } catch (const std::exception& e) {

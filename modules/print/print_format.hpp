@@ -78,7 +78,7 @@ public:
                 out += ", \"";
                 out += p.column;
                 out += "\": ";
-                if (sdk::primitive_is_numeric(p.id) && p.id != FA_P_TCPFLAGS) out += v;
+                if (sdk::primitive_is_numeric(p.id)) out += v;
                 else json_string(out, v);
             }
             if (rows.history_s) {

@@ -236,7 +236,7 @@ inline bool primitive_is_numeric(fa_primitive id) {
     switch (id) {
     case FA_P_VLAN: case FA_P_SRC_MASK: case FA_P_DST_MASK: case FA_P_SRC_AS: case FA_P_DST_AS:
     case FA_P_SUM_AS: case FA_P_PEER_SRC_AS: case FA_P_PEER_DST_AS: case FA_P_SRC_PORT:
-    case FA_P_DST_PORT: case FA_P_SUM_PORT: case FA_P_TOS: case FA_P_TCPFLAGS: case FA_P_TAG:
+    case FA_P_DST_PORT: case FA_P_SUM_PORT: case FA_P_TOS: case FA_P_TAG:
     case FA_P_TAG2: case FA_P_IN_IFACE: case FA_P_OUT_IFACE: case FA_P_SAMPLING_RATE:
         return true;
     default:

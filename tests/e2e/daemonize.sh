@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# -D with a pidfile and a logfile: the parent returns once the child is up; SIGUSR1 logs
+# counters; SIGTERM flushes and removes the pidfile; start-up errors reach the caller.
+source "$(dirname "$0")/lib.sh"
+MODS=$(make_moddir)
+cat > "$WORK/d.conf" <<CONF
+inputs: testgen
+testgen_records: 12345
+testgen_stay: true
+plugins: print[a]
+aggregate: src_host
+print_refresh_time: 3600
+print_output_file: $WORK/a.txt
+logfile: $WORK/log
+pidfile: $WORK/pid
+CONF
+"$DAEMON" -f "$WORK/d.conf" --module-path "$MODS" -D || fail "daemon start"
+pass "the parent returned 0 once the daemon was up"
+wait_file "$WORK/pid"
+pid=$(cat "$WORK/pid")
+kill -0 "$pid" || fail "daemon alive"
+expect_eq "$(stat -c %a "$WORK/pid")" "600" "the pidfile is created with a strict umask"
+sleep 0.5
+kill -USR1 "$pid"
+for _ in $(seq 1 50); do grep -q "records_in 12345" "$WORK/log" && break; sleep 0.1; done
+expect_contains "$WORK/log" "[pipeline/a] records_in 12345" "SIGUSR1 logs the counters"
+kill -TERM "$pid"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "the daemon stops on SIGTERM"
+pass "the daemonized process stops on SIGTERM"
+[ -e "$WORK/pid" ] && fail "the pidfile is removed at exit"
+expect_eq "$(sum_col "$WORK/a.txt" PACKETS)" 12345 "SIGTERM flushed every record"
+
+# A start-up error in the child is reported by the parent, with a non-zero exit.
+sed -i 's/^aggregate: src_host/aggregate: src_hots/' "$WORK/d.conf"
+if "$DAEMON" -f "$WORK/d.conf" --module-path "$MODS" -D 2>"$WORK/err"; then fail "bad aggregate must fail"; fi
+expect_contains "$WORK/err" "unknown primitive 'src_hots'" "a daemon's start-up error reaches the caller"

@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared helpers for end-to-end tests: a scratch directory, assertions, a module directory.
+set -euo pipefail
+BUILD=${1:?usage: $0 BUILD_DIR}
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DAEMON=$BUILD/sbin/flowacctd
+WORK=$(mktemp -d /tmp/flowacct-e2e-XXXXXX)
+cleanup() {
+  local pids
+  pids=$(jobs -p || true)
+  [ -n "$pids" ] && kill $pids 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+expect_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; pass "$3"; }
+expect_contains() { grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "$3: '$2' not found in $1"; }; pass "$3"; }
+
+# A module directory with the built modules plus the test input.
+make_moddir() {
+  local dir=$WORK/mods
+  mkdir -p "$dir"
+  cp "$BUILD"/lib/flowacct/modules/*.so "$dir"/
+  cp "$BUILD"/tests/modules/input_testgen.so "$dir"/
+  chmod 755 "$dir"
+  echo "$dir"
+}
+
+# Sums a column (by header name) of a formatted print file.
+sum_col() {
+  awk -v col="$2" 'NR==1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next } c && NF { s += $c } END { print s + 0 }' "$1"
+}
+
+# Waits until a file exists (bounded).
+wait_file() {
+  for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.1; done
+  fail "timed out waiting for $1"
+}
