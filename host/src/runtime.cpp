@@ -4,9 +4,12 @@
 
 #include <algorithm>   // std::min, std::find
 #include <chrono>      // std::chrono
-#include <cstring>     // std::memset
+#include <cstddef>     // offsetof
+#include <cstring>     // std::memcpy
 #include <set>         // std::set
 #include <unordered_set> // std::unordered_set
+
+#include <flowacct/sdk/module.hpp> // sdk::parse_duration_s
 
 #include "log.hpp"     // Log, log_info
 
@@ -31,7 +34,9 @@ const std::vector<fa_config_key>& host_keys() {
     static const std::vector<fa_config_key> keys = {
         {"plugins", FA_KEY_LIST, "memory", "Pipelines: output modules as module[name], comma-separated"},
         {"inputs", FA_KEY_LIST, nullptr, "Input modules as module[name]; default from the keys used (pmacct's daemons)"},
-        {"aggregator", FA_KEY_STRING, "hash", "Aggregator module of a pipeline"},
+        {"aggregator", FA_KEY_STRING, nullptr, "Aggregator module of a pipeline (default: what the output asks for, else hash)"},
+        {"stages", FA_KEY_LIST, nullptr, "Extra classifier-kind modules of a pipeline, run before the aggregator"},
+        {"maps_refresh", FA_KEY_STRING, "true", "true/false (SIGUSR2 always reloads maps), or seconds between periodic reloads"},
         {"daemonize", FA_KEY_BOOL, "false", "Run in the background"},
         {"pidfile", FA_KEY_PATH, nullptr, "Write the daemon's pid here"},
         {"logfile", FA_KEY_PATH, nullptr, "Log to this file (reopened on SIGHUP)"},
@@ -45,6 +50,25 @@ const std::vector<fa_config_key>& host_keys() {
     };
     return keys;
 }
+
+namespace {
+
+// Stages a pipeline gets from the keys it has, in the order they run.
+struct StageRule {
+    const char* module;
+    std::vector<const char*> keys;
+};
+const std::vector<StageRule>& stage_rules() {
+    static const std::vector<StageRule> rules = {
+        {"networks", {"networks_file"}},
+        {"pretag", {"pre_tag_map", "pre_tag_filter", "pre_tag2_filter", "pre_tag_label_filter"}},
+        {"ports", {"ports_file"}},
+        {"classify", {"classifiers"}},
+    };
+    return rules;
+}
+
+} // namespace
 
 bool is_pmacct_key(const std::string& key) {
     static const std::unordered_set<std::string> keys = {
@@ -265,6 +289,28 @@ void Host::validate_keys() {
     }
 }
 
+std::vector<std::string> Host::stages_for(const std::string& pipeline) const {
+    std::vector<std::string> out;
+    for (const auto& rule : stage_rules())
+        for (const char* key : rule.keys)
+            if (model_.find(key, pipeline)) {
+                out.push_back(rule.module);
+                break;
+            }
+    if (const Setting* s = model_.find("stages", pipeline))
+        for (const auto& m : split_list(s->value))
+            if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+    return out;
+}
+
+std::string Host::aggregator_for(const Declaration& d) {
+    if (const Setting* s = model_.find("aggregator", d.instance)) return s->value;
+    const auto* ops = static_cast<const fa_output_ops*>(catalog_->load(d.module, FA_KIND_OUTPUT)->descriptor().ops);
+    if (ops->struct_size >= offsetof(fa_output_ops, default_aggregator) + sizeof(const char*) && ops->default_aggregator)
+        return ops->default_aggregator;
+    return "hash";
+}
+
 void Host::load() {
     std::string dir = options_.module_dir;
     if (dir.empty())
@@ -281,7 +327,8 @@ void Host::load() {
                 throw ConfigError(in.origin.where() + ": the name '" + in.instance +
                                   "' is both an input and a pipeline; names must be unique");
 
-    // Load what the configuration names first, so a missing module is reported by name.
+    // Load what the configuration names first, so a missing module is reported by name (before
+    // its keys would be reported as unknown).
     for (const auto& d : input_decls_) {
         try {
             catalog_->load(d.module, FA_KIND_INPUT);
@@ -292,8 +339,8 @@ void Host::load() {
     for (const auto& d : plugin_decls_) {
         try {
             catalog_->load(d.module, FA_KIND_OUTPUT);
-            const Setting* agg = model_.find("aggregator", d.instance);
-            catalog_->load(agg ? agg->value : "hash", FA_KIND_AGGREGATOR);
+            catalog_->load(aggregator_for(d), FA_KIND_AGGREGATOR);
+            for (const auto& stage : stages_for(d.instance)) catalog_->load(stage, FA_KIND_CLASSIFIER);
         } catch (const LoadError& e) {
             throw ConfigError(d.origin.where() + ": pipeline " + d.instance + ": " + e.what());
         }
@@ -322,10 +369,25 @@ void Host::create_instances() {
         p->rows_out = counters_.slot(owner, "rows_out", "");
         p->write_errors = counters_.slot(owner, "write_errors", "");
 
+        p->records_dropped_by_stages = counters_.slot(owner, "records_filtered", "");
+        for (const auto& stage : stages_for(d.instance)) {
+            auto ctx = make_ctx(d.instance, catalog_->load(stage, FA_KIND_CLASSIFIER));
+            ctx->create();
+            p->stages.push_back(std::move(ctx));
+        }
+        if (!p->stages.empty()) p->scratch.resize(kBatchRecords);
+        if (const Setting* s = model_.find("maps_refresh", d.instance)) {
+            std::uint64_t secs = 0;
+            if (s->value != "true" && s->value != "false") {
+                if (!sdk::parse_duration_s(s->value, secs) || secs == 0)
+                    throw ConfigError(s->origin.where() + ": maps_refresh: expected true, false or a number of seconds, got '" +
+                                      s->value + "'");
+            }
+            p->maps_refresh_s = secs;
+        }
         p->output = make_ctx(d.instance, catalog_->load(d.module, FA_KIND_OUTPUT));
         p->output->create();
-        const Setting* agg = model_.find("aggregator", d.instance);
-        p->aggregator = make_ctx(d.instance, catalog_->load(agg ? agg->value : "hash", FA_KIND_AGGREGATOR));
+        p->aggregator = make_ctx(d.instance, catalog_->load(aggregator_for(d), FA_KIND_AGGREGATOR));
         const auto* out_ops = static_cast<const fa_output_ops*>(p->output->library->descriptor().ops);
         p->aggregator->extra["__output"] = d.module;
         p->aggregator->extra["__output_refresh_s"] = std::to_string(out_ops->default_refresh_s);
@@ -403,15 +465,39 @@ void Pipeline::run() {
                          return st;
                      }};
     auto next_tick = std::chrono::steady_clock::now() + std::chrono::microseconds(kTickUs);
+    auto next_reload = std::chrono::steady_clock::now() + std::chrono::seconds(maps_refresh_s);
     for (;;) {
         SharedBatch b;
         if (queue->pop_until(b, next_tick)) {
-            if (agg_ops.ingest(aggregator->object, b->batch.records, b->batch.count))
+            const fa_record* records = b->batch.records;
+            std::uint32_t count = b->batch.count;
+            __atomic_fetch_add(records_in, count, __ATOMIC_RELAXED);
+            if (!stages.empty()) {
+                // Stages change records: they work on this pipeline's own copy of the batch.
+                std::memcpy(scratch.data(), records, count * sizeof(fa_record));
+                for (auto& st : stages) {
+                    const auto* ops = static_cast<const fa_classifier_ops*>(st->library->descriptor().ops);
+                    ops->process(st->object, scratch.data(), count, b->batch.payload);
+                }
+                std::uint32_t kept = 0;
+                for (std::uint32_t i = 0; i < count; ++i)
+                    if (!(scratch[i].flags & FA_REC_DROP)) {
+                        if (kept != i) scratch[kept] = scratch[i];
+                        ++kept;
+                    }
+                if (kept != count) __atomic_fetch_add(records_dropped_by_stages, count - kept, __ATOMIC_RELAXED);
+                records = scratch.data();
+                count = kept;
+            }
+            if (count > 0 && agg_ops.ingest(aggregator->object, records, count))
                 agg_ops.purge(aggregator->object, mono_us(), 1, &sink);
-            __atomic_fetch_add(records_in, b->batch.count, __ATOMIC_RELAXED);
             b.reset();
         }
         auto now = std::chrono::steady_clock::now();
+        if (reload_requested.exchange(false) || (maps_refresh_s > 0 && now >= next_reload)) {
+            reload_stages();
+            next_reload = now + std::chrono::seconds(maps_refresh_s);
+        }
         if (now >= next_tick) {
             std::uint64_t now_us = mono_us();
             agg_ops.purge(aggregator->object, now_us, 0, &sink);
@@ -423,6 +509,14 @@ void Pipeline::run() {
     agg_ops.purge(aggregator->object, mono_us(), 1, &sink);
     if (out_ops.flush && out_ops.flush(output->object) != FA_OK)
         __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
+}
+
+void Pipeline::reload_stages() {
+    for (auto& st : stages) {
+        const auto* ops = static_cast<const fa_classifier_ops*>(st->library->descriptor().ops);
+        if (ops->reload && ops->reload(st->object) != FA_OK)
+            Log::instance().write(FA_LOG_WARN, st->owner, "map reload failed; the previous maps stay in force");
+    }
 }
 
 void Host::start() {
@@ -473,6 +567,7 @@ bool Host::stop() {
     // Inputs first (they may hold batches), then aggregators before their outputs.
     inputs_.clear();
     for (auto& p : pipelines_) {
+        p->stages.clear();
         p->aggregator.reset();
         p->output.reset();
     }
@@ -480,6 +575,8 @@ bool Host::stop() {
 }
 
 void Host::reload_maps() {
+    // Stages reload on their own pipeline thread, between batches.
+    for (auto& p : pipelines_) p->reload_requested.store(true);
     for (auto& in : inputs_) {
         const auto& ops = *static_cast<const fa_input_ops*>(in->ctx->library->descriptor().ops);
         if (ops.reload && ops.reload(in->ctx->object) != FA_OK)

@@ -93,15 +93,21 @@ struct InstanceCtx {
 struct Pipeline {
     std::string name;
     std::string output_module;
+    std::vector<std::unique_ptr<InstanceCtx>> stages; // classifier-kind modules, in order
     std::unique_ptr<InstanceCtx> aggregator;
     std::unique_ptr<InstanceCtx> output;
+    std::vector<fa_record> scratch;                   // private copy of a batch for the stages
+    std::atomic<bool> reload_requested{false};
+    std::uint64_t maps_refresh_s = 0;
     std::unique_ptr<BatchQueue> queue;
     std::thread thread;
     std::uint64_t* records_in = nullptr;
     std::uint64_t* queue_dropped = nullptr;
     std::uint64_t* rows_out = nullptr;
     std::uint64_t* write_errors = nullptr;
+    std::uint64_t* records_dropped_by_stages = nullptr;
     void run();
+    void reload_stages();
 };
 
 struct InputRunner {
@@ -155,6 +161,10 @@ private:
     std::unique_ptr<InstanceCtx> make_ctx(const std::string& instance, std::shared_ptr<ModuleLibrary> lib);
     void validate_keys();
     std::vector<Declaration> input_declarations() const;
+    std::string aggregator_for(const Declaration& d);
+    /// The stage modules of a pipeline: implied by the keys it has (networks_file, pre_tag_map,
+    /// classifiers, ...) in a fixed order, then the `stages` key's own list.
+    std::vector<std::string> stages_for(const std::string& pipeline) const;
 
     ConfigModel model_;
     HostOptions options_;

@@ -23,7 +23,7 @@ make_moddir() {
   local dir=$WORK/mods
   mkdir -p "$dir"
   cp "$BUILD"/lib/flowacct/modules/*.so "$dir"/
-  cp "$BUILD"/tests/modules/input_testgen.so "$dir"/
+  cp "$BUILD"/tests/modules/input_testgen.so "$BUILD"/tests/modules/classifier_tagodd.so "$dir"/
   chmod 755 "$dir"
   echo "$dir"
 }

@@ -21,7 +21,7 @@ static fa_status create_ok(const fa_host_api* host, void** inst, fa_error* err) 
 }
 static void destroy(void* inst) { (void)inst; }
 static fa_status write_rows(void* inst, const fa_row_batch* rows) { (void)inst; (void)rows; return FA_OK; }
-static const fa_output_ops ops = {sizeof(fa_output_ops), write_rows, NULL, NULL, 0};
+static const fa_output_ops ops = {sizeof(fa_output_ops), write_rows, NULL, NULL, 0, NULL};
 
 #if defined(BAD_ABI)
 #define D_MAJOR 2

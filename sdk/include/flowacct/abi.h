@@ -44,7 +44,8 @@ enum fa_record_flags {
     FA_REC_FRAGMENT = 1u << 0,    /* a non-first IP fragment: ports unknown, left 0 */
     FA_REC_HAS_PAYLOAD = 1u << 1, /* payload_offset/payload_len point at L4 payload bytes */
     FA_REC_FLOW_START = 1u << 2,  /* counts as the start of a flow (pmacct's `flows`) */
-    FA_REC_DIR_REPLY = 1u << 3    /* classifier: packet goes from responder to initiator */
+    FA_REC_DIR_REPLY = 1u << 3,   /* classifier: packet goes from responder to initiator */
+    FA_REC_DROP = 1u << 4         /* set by a pipeline stage: this pipeline does not account it */
 };
 
 typedef struct fa_record {
@@ -263,13 +264,21 @@ typedef struct fa_output_ops {
     /* Refresh interval the aggregator uses for this output when no *_refresh_time is set
      * (seconds); 0 = the aggregator default. */
     uint32_t default_refresh_s;
+    /* The aggregator module this output wants when the `aggregator` key is unset; NULL = "hash".
+     * Exporters that need every record (nfprobe, sfprobe) name "passthrough". */
+    const char* default_aggregator;
 } fa_output_ops;
 
+/* A pipeline stage: runs on the pipeline's private copy of each batch, before the aggregator,
+ * in the order the host lists them (networks, pre-tagging and filters, classification). */
 typedef struct fa_classifier_ops {
     uint32_t struct_size;
-    /* Pipeline thread. May set class_id (through host->intern), label_id, tag, tag2 on the
-     * pipeline's private copy of the records. `payload` is the batch's payload arena. */
+    /* Pipeline thread. May set class_id (through host->intern), label_id, tag, tag2, ASes,
+     * masks, or FA_REC_DROP on the pipeline's private copy of the records. `payload` is the
+     * batch's payload arena. */
     void (*process)(void* instance, fa_record* records, uint32_t count, const uint8_t* payload);
+    /* Pipeline thread, on SIGUSR2 or every maps_refresh seconds: reload maps. On failure the
+     * stage keeps its previous maps and returns FA_ERROR after logging file and line. */
     fa_status (*reload)(void* instance);
 } fa_classifier_ops;
 

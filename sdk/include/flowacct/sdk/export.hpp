@@ -20,6 +20,11 @@
 
 namespace flowacct::sdk::detail {
 
+template <class T, class = void> struct aggregator_of { static constexpr const char* value = nullptr; };
+template <class T> struct aggregator_of<T, std::void_t<decltype(T::kDefaultAggregator)>> {
+    static constexpr const char* value = T::kDefaultAggregator;
+};
+
 template <class T, class = void> struct refresh_of { static constexpr std::uint32_t value = 0; };
 template <class T> struct refresh_of<T, std::void_t<decltype(T::kDefaultRefreshS)>> {
     static constexpr std::uint32_t value = T::kDefaultRefreshS;
@@ -112,7 +117,7 @@ template <class Impl> struct OutputOps {
         return guarded(host_of(p), "flush", [&] { self<Impl>(p).flush(); return FA_OK; });
     }
     static constexpr fa_output_ops ops{sizeof(fa_output_ops), &write, &tick, &flush,
-                                       refresh_of<Impl>::value};
+                                       refresh_of<Impl>::value, aggregator_of<Impl>::value};
     static constexpr fa_kind kind = FA_KIND_OUTPUT;
 };
 

@@ -236,6 +236,9 @@ public:
 };
 
 /// An output module: receives the aggregator's rows. Pipeline thread only.
+/// Optional members: `static constexpr std::uint32_t kDefaultRefreshS` (the refresh interval when
+/// no *_refresh_time key is set) and `static constexpr const char* kDefaultAggregator` (e.g.
+/// "passthrough" for an output that needs every record rather than sums).
 class Output {
 public:
     virtual ~Output() = default;
@@ -257,7 +260,8 @@ public:
     virtual std::uint64_t size() const = 0;
 };
 
-/// A classifier module working on a pipeline's private copy of each batch. Pipeline thread only.
+/// A pipeline stage (classifier kind) working on the pipeline's private copy of each batch:
+/// classification, networks, pre-tagging, filters (set FA_REC_DROP). Pipeline thread only.
 class Classifier {
 public:
     virtual ~Classifier() = default;
