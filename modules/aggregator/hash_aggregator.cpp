@@ -34,6 +34,8 @@ constexpr fa_config_key kKeys[] = {
 
 constexpr std::uint64_t kUs = 1'000'000;
 constexpr std::uint32_t kRowChunk = 1024;
+constexpr std::uint32_t kChunk = 64; // records per prefetch round
+constexpr std::uint32_t kAhead = 8;  // keys between an entry prefetch and its use
 
 // Bin start (seconds) of `t_s` for bins of `h_s` seconds, aligned as the roundoff asks.
 std::uint64_t bin_start(std::uint64_t t_s, std::uint64_t h_s, char roundoff) {
@@ -61,7 +63,9 @@ public:
           history_s_(history(ctx)),
           layout_(ctx.config().list("aggregate"), history_s_ > 0),
           table_(layout_.key_size()),
-          key_(layout_.key_size()) {
+          keybuf_(static_cast<std::size_t>(layout_.key_size()) * kChunk * 2),
+          hashes_(kChunk * 2),
+          owner_(kChunk * 2) {
         const auto& c = ctx.config();
         refresh_s_ = c.has("sql_refresh_time") ? c.duration_s("sql_refresh_time")
                      : c.has("print_refresh_time") ? c.duration_s("print_refresh_time")
@@ -92,24 +96,40 @@ public:
     bool ingest(const fa_record* records, std::uint32_t count) override {
         const std::uint64_t now_wall_us = ctx_.wall_us();
         const bool bins = history_s_ > 0;
-        const bool two = layout_.two_sided();
+        const int sides = layout_.two_sided() ? 2 : 1;
         const bool flags = layout_.or_tcp_flags();
-        for (std::uint32_t i = 0; i < count; ++i) {
-            const fa_record& r = records[i];
-            std::uint64_t bin = 0;
-            if (bins) {
-                std::uint64_t t = time_new_ || r.time_end_us == 0 ? now_wall_us : r.time_end_us;
-                if (t > now_wall_us + 86400 * kUs) {
-                    // An exporter clock far ahead must not open bins in the future.
-                    t = now_wall_us;
-                    sdk::Context::add(future_ts_);
+        const std::uint32_t ks = layout_.key_size();
+        for (std::uint32_t base = 0; base < count; base += kChunk) {
+            const std::uint32_t n = std::min(kChunk, count - base);
+            // Pass 1: pack and hash every key of the chunk, prefetching its slot.
+            std::uint32_t keys = 0;
+            for (std::uint32_t i = 0; i < n; ++i) {
+                const fa_record& r = records[base + i];
+                std::uint64_t bin = 0;
+                if (bins) {
+                    std::uint64_t t = time_new_ || r.time_end_us == 0 ? now_wall_us : r.time_end_us;
+                    if (t > now_wall_us + 86400 * kUs) {
+                        // An exporter clock far ahead must not open bins in the future.
+                        t = now_wall_us;
+                        sdk::Context::add(future_ts_);
+                    }
+                    bin = bin_start(t / kUs, history_s_, roundoff_);
                 }
-                bin = bin_start(t / kUs, history_s_, roundoff_);
+                for (int side = 0; side < sides; ++side) {
+                    std::uint8_t* key = keybuf_.data() + static_cast<std::size_t>(keys) * ks;
+                    layout_.pack(r, key, side == 1);
+                    if (bins) std::memcpy(key + layout_.bin_offset(), &bin, 8);
+                    hashes_[keys] = aggregator::hash_key(key, ks);
+                    table_.prefetch(hashes_[keys]);
+                    owner_[keys] = base + i;
+                    ++keys;
+                }
             }
-            for (int side = 0; side < (two ? 2 : 1); ++side) {
-                layout_.pack(r, key_.data(), side == 1);
-                if (bins) std::memcpy(key_.data() + layout_.bin_offset(), &bin, 8);
-                Counters& c = table_.find_or_insert(key_.data());
+            // Pass 2: prefetch entries a few keys ahead, then update.
+            for (std::uint32_t j = 0; j < keys; ++j) {
+                if (j + kAhead < keys) table_.prefetch_entry(hashes_[j + kAhead]);
+                const fa_record& r = records[owner_[j]];
+                Counters& c = table_.find_or_insert(keybuf_.data() + static_cast<std::size_t>(j) * ks, hashes_[j]);
                 c.packets += r.packets;
                 c.bytes += r.bytes;
                 c.flows += r.flows;
@@ -129,18 +149,15 @@ public:
         if (!force || now_mono_us >= next_purge_us_) {
             while (next_purge_us_ <= now_mono_us) next_purge_us_ += refresh_s_ * kUs;
         }
-        const std::size_t n = table_.size();
         std::uint32_t filled = 0;
         fa_row_batch batch{};
         batch.rows = rows_.data();
         batch.history_s = static_cast<std::uint32_t>(history_s_);
         batch.primitives = layout_.primitives();
-        for (std::size_t i = 0; i < n; ++i) {
+        table_.for_each([&](const std::uint8_t* key, const Counters& c) {
             fa_row& row = rows_[filled++];
             std::memset(&row, 0, sizeof row);
-            const std::uint8_t* key = table_.key_at(i);
             layout_.unpack(key, row.rec);
-            const Counters& c = table_.counters_at(i);
             row.rec.packets = c.packets;
             row.rec.bytes = c.bytes;
             row.rec.flows = c.flows;
@@ -156,7 +173,7 @@ public:
                 sink.write(sink.ctx, &batch);
                 filled = 0;
             }
-        }
+        });
         if (filled > 0) {
             batch.count = filled;
             sink.write(sink.ctx, &batch);
@@ -180,7 +197,9 @@ private:
     std::uint64_t history_s_;
     KeyLayout layout_;
     AggTable table_;
-    std::vector<std::uint8_t> key_;
+    std::vector<std::uint8_t> keybuf_;   // packed keys of one chunk (two per record for sum_*)
+    std::vector<std::uint64_t> hashes_;
+    std::vector<std::uint32_t> owner_;   // the record each key came from
     std::vector<fa_row> rows_;
     std::uint64_t refresh_s_ = 60;
     std::uint64_t next_purge_us_ = 0;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Cost of fanning one input out to 1, 3 and 8 pipelines: the daemon's CPU seconds (user+sys) for
+# the same generated records (testgen input, fixed keys), each pipeline a 5-primitive hash
+# aggregation printed to /dev/null at exit. Usage: fanout.sh BUILD_DIR [records] [keys] [runs]
+set -euo pipefail
+BUILD=${1:?build dir}
+RECORDS=${2:-20000000}
+KEYS=${3:-100000}
+RUNS=${4:-3}
+WORK=$(mktemp -d /tmp/flowacct-fanout-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+mkdir "$WORK/mods"
+cp "$BUILD"/lib/flowacct/modules/*.so "$BUILD"/tests/modules/input_testgen.so "$WORK/mods/"
+chmod 755 "$WORK/mods"
+conf() {
+  local n=$1 plugins=""
+  for i in $(seq 1 "$n"); do plugins+="${plugins:+, }print[p$i]"; done
+  cat <<CONF
+inputs: testgen
+testgen_records: $RECORDS
+testgen_keys: $KEYS
+plugins: $plugins
+aggregate: ${AGGREGATE:-src_host, dst_host, src_port, dst_port, proto}
+print_output_file: /dev/null
+print_refresh_time: 3600
+CONF
+}
+printf '%-10s %-12s %-12s %-12s %-10s\n' pipelines cpu_s_median cpu_s_min cpu_s_max vs_1
+base=""
+for n in 1 3 8; do
+  conf "$n" >"$WORK/f$n.conf"
+  samples=()
+  for _ in $(seq 1 "$RUNS"); do
+    /usr/bin/time -f '%U %S' -o "$WORK/t" "$BUILD/sbin/flowacctd" -f "$WORK/f$n.conf" --module-path "$WORK/mods" 2>/dev/null
+    samples+=("$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/t")")
+  done
+  sorted=$(printf '%s\n' "${samples[@]}" | sort -n)
+  med=$(echo "$sorted" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+  min=$(echo "$sorted" | head -1); max=$(echo "$sorted" | tail -1)
+  [ -z "$base" ] && base=$med
+  printf '%-10s %-12s %-12s %-12s %-10s\n' "$n" "$med" "$min" "$max" "$(awk -v a="$med" -v b="$base" 'BEGIN { printf "%.2fx", a / b }')"
+done
