@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // flowacctd: command line, configuration, daemonizing, signals and the host's lifecycle.
 #include <fcntl.h>      // open
+#include <grp.h>        // getgrnam, setgroups
+#include <pwd.h>        // getpwnam
+#include <sys/prctl.h>  // prctl
 #include <signal.h>     // sigset_t, sigtimedwait
 #include <sys/stat.h>   // umask
 #include <unistd.h>     // fork, setsid, pipe
@@ -15,6 +18,7 @@
 
 #include "config.hpp"        // ConfigModel, load_file
 #include "log.hpp"           // Log
+#include "metrics.hpp"       // MetricsServer
 #include "module_loader.hpp" // ModuleCatalog
 #include "runtime.hpp"       // Host
 
@@ -70,6 +74,31 @@ std::string daemon_prefix(const std::string& prog, const ConfigModel& m) {
 int fail(const std::string& message) {
     std::cerr << "flowacctd: " << message << "\n";
     return 1;
+}
+
+// Drops to `user`/`group` for good: supplementary groups, then gid, then uid, then no new privileges.
+void drop_privileges(const std::string& user, const std::string& group) {
+    if (user.empty() && group.empty()) return;
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (!user.empty()) {
+        const passwd* pw = getpwnam(user.c_str());
+        if (!pw) throw ConfigError("user: no such user '" + user + "'");
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    }
+    if (!group.empty()) {
+        const ::group* gr = getgrnam(group.c_str());
+        if (!gr) throw ConfigError("group: no such group '" + group + "'");
+        gid = gr->gr_gid;
+    }
+    if (geteuid() != 0 && (uid != geteuid() || gid != getegid()))
+        throw ConfigError("user/group: only root can change to " + user + ":" + group);
+    if (geteuid() == 0 && setgroups(1, &gid) != 0) throw ConfigError("cannot set supplementary groups");
+    if (setresgid(gid, gid, gid) != 0) throw ConfigError("cannot change group");
+    if (setresuid(uid, uid, uid) != 0) throw ConfigError("cannot change user");
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    log_info("running as uid " + std::to_string(uid) + " gid " + std::to_string(gid));
 }
 
 void write_pidfile(const std::string& path) {
@@ -260,14 +289,23 @@ int main(int argc, char** argv) {
         ready_fd = -1;
     };
 
+    std::unique_ptr<MetricsServer> metrics;
     try {
         host.create_instances();
+        if (std::string listen = setting("metrics_listen"); !listen.empty())
+            metrics = std::make_unique<MetricsServer>(listen, host.counters());
         if (cli.dry_run) {
             std::printf("configuration OK\n");
             return 0;
         }
         write_pidfile(setting("pidfile"));
+        // Sockets are bound and captures open: nothing below needs root.
+        drop_privileges(setting("user"), setting("group"));
         host.start();
+        if (metrics) {
+            metrics->start();
+            log_info("metrics on " + setting("metrics_listen") + " (port " + std::to_string(metrics->port()) + ")");
+        }
     } catch (const std::exception& e) {
         report_ready(e.what());
         return fail(e.what());
@@ -294,6 +332,7 @@ int main(int argc, char** argv) {
         }
         if (host.inputs_done()) break;
     }
+    if (metrics) metrics->stop();
     if (!host.stop()) exit_code = 1;
     if (std::string pid = setting("pidfile"); !pid.empty()) std::remove(pid.c_str());
     log_info(exit_code == 0 ? "stopped" : "stopped with errors");
