@@ -398,12 +398,21 @@ void Host::create_instances() {
         pipelines_.push_back(std::move(p));
     }
 
+    // Inputs may skip per-flow state (pmacctd's flow table) when no pipeline counts flows.
+    bool flows_needed = want_payload;
+    for (const auto& d : plugin_decls_) {
+        if (const Setting* s = model_.find("aggregate", d.instance))
+            for (const auto& p : split_list(s->value))
+                if (to_lower(p) == "flows") flows_needed = true;
+        if (aggregator_for(d) != "hash") flows_needed = true;
+    }
     std::uint32_t index = 0;
     for (const auto& d : input_decls_) {
         auto in = std::make_unique<InputRunner>();
         in->index = index++;
         in->ctx = make_ctx(d.instance, catalog_->load(d.module, FA_KIND_INPUT));
         in->ctx->input = in.get();
+        in->ctx->extra["__flows_needed"] = flows_needed ? "true" : "false";
         in->records_out = counters_.slot(in->ctx->owner, "records_out", "");
         fa_host_api& a = in->ctx->api;
         a.batch_acquire = [](void* ctx) -> fa_batch* {

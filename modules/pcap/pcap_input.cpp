@@ -65,6 +65,8 @@ class PcapInput final : public flowacct::sdk::Input {
 public:
     explicit PcapInput(const Context& ctx)
         : ctx_(ctx),
+          // The flow table costs a cache miss a packet: keep it only when a pipeline counts flows.
+          track_flows_(ctx.config().boolean("__flows_needed", true)),
           snaplen_(static_cast<std::uint32_t>(int_key(ctx, "snaplen", 128, 14, 262144))),
           tracker_(tracker_config(ctx)) {
         const auto& cfg = ctx.config();
@@ -259,7 +261,7 @@ private:
         }
         rec.time_start_us = rec.time_end_us = f.ts_us;
         tracker_.join_fragment(rec, frag, f.ts_us);
-        if (tracker_.observe(rec, f.ts_us)) {
+        if (track_flows_ && tracker_.observe(rec, f.ts_us)) {
             rec.flows = 1;
             rec.flags |= FA_REC_FLOW_START;
         }
@@ -283,6 +285,7 @@ private:
     }
 
     Context ctx_;
+    bool track_flows_;
     std::uint32_t snaplen_;
     packet::FlowTracker tracker_;
     std::uint32_t sampling_ = 1;

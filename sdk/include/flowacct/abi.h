@@ -191,7 +191,8 @@ typedef struct fa_host_api {
     /* Any thread, during create() or later. The effective value of `key` for this instance
      * (the instance's own setting, else the global one, else NULL). Valid while the module lives. */
     const char* (*config_get)(void* ctx, const char* key);
-    /* Setup time. A counter slot named `name` (e.g. "rx_datagrams"); `labels` may be NULL or
+    /* Any thread (it takes a lock: register once, keep the pointer). A counter slot named `name`
+     * (e.g. "rx_datagrams"); `labels` may be NULL or
      * "exporter=10.0.0.1". Increment with relaxed atomics; valid while the module lives. */
     uint64_t* (*counter)(void* ctx, const char* name, const char* labels);
     /* Any thread. Interning of class and label names: same string, same id, never 0. */
