@@ -25,6 +25,11 @@ sleep 0.5
 kill -USR1 "$pid"
 for _ in $(seq 1 50); do grep -q "records_in 12345" "$WORK/log" && break; sleep 0.1; done
 expect_contains "$WORK/log" "[pipeline/a] records_in 12345" "SIGUSR1 logs the counters"
+# logrotate's create + HUP: the old file is moved away, SIGHUP makes a new one.
+mv "$WORK/log" "$WORK/log.1"
+kill -HUP "$pid"
+for _ in $(seq 1 50); do [ -s "$WORK/log" ] && break; sleep 0.1; done
+expect_contains "$WORK/log" "log reopened" "SIGHUP reopens the log file"
 kill -TERM "$pid"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "the daemon stops on SIGTERM"
