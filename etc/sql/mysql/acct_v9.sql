@@ -1,0 +1,25 @@
+-- SPDX-License-Identifier: GPL-2.0-or-later
+-- pmacct-compatible table acct_v9 (sql_table_version: 9) for the mysql output.
+-- Load with: mysql <db> < mysql/acct_v9.sql
+CREATE TABLE IF NOT EXISTS `acct_v9` (
+    `tag` BIGINT UNSIGNED NOT NULL DEFAULT 0,
+    `class_id` CHAR(16) NOT NULL DEFAULT ' ',
+    `mac_src` CHAR(17) NOT NULL DEFAULT '00:00:00:00:00:00',
+    `mac_dst` CHAR(17) NOT NULL DEFAULT '00:00:00:00:00:00',
+    `vlan` INT UNSIGNED NOT NULL DEFAULT 0,
+    `as_src` INT UNSIGNED NOT NULL DEFAULT 0,
+    `as_dst` INT UNSIGNED NOT NULL DEFAULT 0,
+    `ip_src` CHAR(45) NOT NULL DEFAULT '0.0.0.0',
+    `ip_dst` CHAR(45) NOT NULL DEFAULT '0.0.0.0',
+    `port_src` INT UNSIGNED NOT NULL DEFAULT 0,
+    `port_dst` INT UNSIGNED NOT NULL DEFAULT 0,
+    `tcp_flags` INT UNSIGNED NOT NULL DEFAULT 0,
+    `ip_proto` CHAR(6) NOT NULL DEFAULT '',
+    `tos` INT UNSIGNED NOT NULL DEFAULT 0,
+    `packets` BIGINT UNSIGNED NOT NULL DEFAULT 0,
+    `bytes` BIGINT UNSIGNED NOT NULL DEFAULT 0,
+    `flows` BIGINT UNSIGNED NOT NULL DEFAULT 0,
+    `stamp_inserted` DATETIME NOT NULL,
+    `stamp_updated` DATETIME,
+    PRIMARY KEY (`tag`, `class_id`, `mac_src`, `mac_dst`, `vlan`, `as_src`, `as_dst`, `ip_src`, `ip_dst`, `port_src`, `port_dst`, `ip_proto`, `tos`, `stamp_inserted`)
+);

@@ -1,0 +1,17 @@
+-- SPDX-License-Identifier: GPL-2.0-or-later
+-- pmacct-compatible table acct (sql_table_version: 1) for the pgsql output.
+-- Load with: psql -d <db> -f pgsql/acct.sql
+CREATE TABLE IF NOT EXISTS "acct" (
+    "mac_src" macaddr NOT NULL DEFAULT '0:0:0:0:0:0',
+    "mac_dst" macaddr NOT NULL DEFAULT '0:0:0:0:0:0',
+    "ip_src" inet NOT NULL DEFAULT '0.0.0.0',
+    "ip_dst" inet NOT NULL DEFAULT '0.0.0.0',
+    "port_src" INT NOT NULL DEFAULT 0,
+    "port_dst" INT NOT NULL DEFAULT 0,
+    "ip_proto" SMALLINT NOT NULL DEFAULT 0,
+    "packets" BIGINT NOT NULL DEFAULT 0,
+    "bytes" BIGINT NOT NULL DEFAULT 0,
+    "stamp_inserted" timestamp without time zone NOT NULL,
+    "stamp_updated" timestamp without time zone,
+    PRIMARY KEY ("mac_src", "mac_dst", "ip_src", "ip_dst", "port_src", "port_dst", "ip_proto", "stamp_inserted")
+) WITH (fillfactor = 70);

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// SqlOutput: writer thread, bounded backlog, journal and commit marker (see sql_output.hpp).
+#include "sql_output.hpp"
+
+#include <unistd.h>   // gethostname
+
+#include <algorithm>  // std::max, std::min
+#include <chrono>     // std::chrono
+#include <fstream>    // std::ifstream
+
+#include <flowacct/sdk/primitives.hpp> // sdk::find_primitive
+
+namespace flowacct::sql {
+
+namespace {
+
+constexpr std::size_t kSealRows = 65536;        // rows per transaction at most
+constexpr auto kFlushWait = std::chrono::seconds(30);
+constexpr std::uint64_t kBackoffMinMs = 200, kBackoffMaxMs = 2000;
+
+std::string hostname() {
+    char b[256] = {};
+    if (gethostname(b, sizeof b - 1) != 0) return "localhost";
+    return b;
+}
+
+} // namespace
+
+std::string read_password(const sdk::Config& config) {
+    if (config.has("sql_passwd")) return config.str("sql_passwd");
+    if (!config.has("sql_passwd_file")) return {};
+    std::string path = config.str("sql_passwd_file");
+    std::ifstream in(path);
+    if (!in) throw sdk::Error("cannot read " + path, "sql_passwd_file");
+    std::string line;
+    std::getline(in, line);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+    return line;
+}
+
+std::uint64_t aggregate_mask(const sdk::Config& config) {
+    std::vector<std::string> names = config.list("aggregate");
+    if (names.empty()) names.push_back("src_host");
+    std::uint64_t mask = 0;
+    for (const auto& n : names) {
+        if (n == "flows") mask |= 1ull << FA_P_FLOWS;
+        else if (const auto* p = sdk::find_primitive(n)) mask |= 1ull << p->id;
+    }
+    return mask;
+}
+
+SqlOutput::SqlOutput(const sdk::Context& ctx, Dialect dialect, std::unique_ptr<Backend> backend)
+    : ctx_(ctx),
+      dialect_(dialect),
+      backend_(std::move(backend)),
+      schema_(make_schema(dialect, static_cast<int>(ctx.config().integer("sql_table_version", 1)),
+                          ctx.config().boolean("sql_optimize_clauses"), aggregate_mask(ctx.config()))),
+      table_(ctx.config().has("sql_table") ? ctx.config().str("sql_table")
+                                           : default_table(static_cast<int>(ctx.config().integer("sql_table_version", 1)))),
+      dont_try_update_(ctx.config().boolean("sql_dont_try_update")),
+      renderer_(dialect, schema_, table_) {
+    const auto& c = ctx.config();
+    if (c.has("sql_table_schema")) {
+        std::string path = c.str("sql_table_schema");
+        std::ifstream in(path);
+        if (!in) throw sdk::Error("cannot read " + path, "sql_table_schema");
+        table_schema_sql_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        if (table_schema_sql_.find_first_not_of(" \t\r\n") == std::string::npos)
+            throw sdk::Error(path + " is empty", "sql_table_schema");
+    }
+    std::int64_t backlog = c.integer("sql_backlog_rows", 200000);
+    if (backlog < 0) throw sdk::Error("expected 0 or more rows, got " + std::to_string(backlog), "sql_backlog_rows");
+    backlog_limit_rows_ = static_cast<std::uint64_t>(backlog);
+    marker_table_ = c.str("sql_commit_table", "flowacct_commits");
+    if (!marker_table_.empty() && !valid_table_name(marker_table_))
+        throw sdk::Error("'" + marker_table_ + "' is not a table name", "sql_commit_table");
+    if (c.has("sql_cache_entries") && c.integer("sql_cache_entries") <= 0)
+        throw sdk::Error("expected a positive number", "sql_cache_entries");
+
+    const std::string instance = ctx.instance_name() ? ctx.instance_name() : "default";
+    std::string safe_instance = sanitize_text(instance, 64);
+    for (char& ch : safe_instance)
+        if (ch == '/' || ch == '.') ch = '_';
+    journal_ = std::make_unique<Journal>(c.str("sql_journal_dir", "/var/lib/flowacct/sql"), safe_instance);
+    // The id comes first: a long path may be cut at 255 characters, the id never is.
+    writer_id_ = sanitize_text(journal_->id() + ":" + hostname() + ":" + instance + ":" + journal_->dir().string(), 255);
+
+    rows_committed_ = ctx.counter("sql_rows_committed");
+    batches_committed_ = ctx.counter("sql_batches_committed");
+    commit_errors_ = ctx.counter("sql_commit_errors");
+    rows_journaled_ = ctx.counter("sql_rows_journaled");
+    rows_replayed_ = ctx.counter("sql_rows_replayed");
+    batches_skipped_ = ctx.counter("sql_batches_already_committed");
+    journal_corrupt_ = ctx.counter("sql_journal_corrupt");
+    journal_errors_ = ctx.counter("sql_journal_errors");
+    backlog_rows_ = ctx.counter("sql_backlog_rows");
+    journal_rows_gauge_ = ctx.counter("sql_journal_rows");
+
+    std::uint64_t left_rows = 0;
+    for (const auto& f : journal_->scan()) {
+        auto e = std::make_shared<Entry>();
+        e->seq = f.seq;
+        e->rows = f.rows;
+        e->file = f.path;
+        queue_.push_back(e);
+        journal_rows_ += f.rows;
+        left_rows += f.rows;
+        last_seq_ = std::max(last_seq_, f.seq);
+    }
+    if (!queue_.empty())
+        ctx_.info("journal " + journal_->dir().string() + " holds " + std::to_string(queue_.size()) + " batches (" +
+                  std::to_string(left_rows) + " rows) from a previous run; they are written first");
+    update_gauges_locked();
+    writer_ = std::thread([this] { writer_main(); });
+}
+
+SqlOutput::~SqlOutput() {
+    {
+        std::unique_lock lk(mu_);
+        if (open_ && !open_->rows.empty()) {
+            // flush() was not called (setup failed later, or a host without flush): keep the rows.
+            open_->seq = next_seq();
+            auto e = std::make_shared<Entry>();
+            e->seq = open_->seq;
+            e->rows = open_->rows.size();
+            e->mem = open_;
+            queue_.push_back(e);
+            mem_rows_ += e->rows;
+            ++mem_entries_;
+            open_.reset();
+        }
+        spill_locked();
+        stop_ = true;
+    }
+    wake_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    backend_->close();
+}
+
+void SqlOutput::write(const fa_row_batch& rows) {
+    if (rows.count == 0) return;
+    if (!open_) open_ = std::make_shared<RowBatch>();
+    auto& out = open_->rows;
+    out.reserve(out.size() + rows.count);
+    for (std::uint32_t i = 0; i < rows.count; ++i) {
+        StoredRow& r = out.emplace_back();
+        r.row = rows.rows[i];
+        if (r.row.rec.class_id) r.class_name = ctx_.name_of(r.row.rec.class_id);
+        if (r.row.rec.label_id) r.label = ctx_.name_of(r.row.rec.label_id);
+    }
+    if (out.size() >= kSealRows) seal();
+}
+
+// A purge ends with a tick: its rows become one transaction.
+void SqlOutput::tick(std::uint64_t) { seal(); }
+
+void SqlOutput::flush() {
+    seal();
+    std::unique_lock lk(mu_);
+    flushing_ = true;
+    wake_.notify_all();
+    // Done when everything is committed, or when the database failed and the writer made the
+    // backlog durable in the journal instead.
+    if (!drained_.wait_for(lk, kFlushWait, [&] { return queue_.empty() || (gave_up_ && mem_entries_ == 0); })) {
+        ctx_.warn("database still busy after " + std::to_string(kFlushWait.count()) + " s at shutdown; journaling " +
+                  std::to_string(mem_rows_) + " rows in " + journal_->dir().string());
+        spill_locked();
+    }
+    if (journal_rows_ > 0)
+        ctx_.warn("shutdown with " + std::to_string(journal_rows_) + " rows in the journal " + journal_->dir().string() +
+                  "; they are written at the next start");
+}
+
+void SqlOutput::seal() {
+    if (!open_ || open_->rows.empty()) return;
+    auto b = std::move(open_);
+    open_.reset();
+    b->seq = next_seq();
+    enqueue(std::move(b));
+}
+
+std::uint64_t SqlOutput::next_seq() {
+    // Wall-clock based so that sequence numbers keep growing across restarts (the marker in the
+    // database outlives the process); strictly increasing within a run.
+    last_seq_ = std::max(last_seq_ + 1, ctx_.wall_us());
+    return last_seq_;
+}
+
+void SqlOutput::enqueue(std::shared_ptr<RowBatch> batch) {
+    auto e = std::make_shared<Entry>();
+    e->seq = batch->seq;
+    e->rows = batch->rows.size();
+    bool spill;
+    {
+        std::lock_guard lk(mu_);
+        // One batch always fits, so a healthy database never sees its rows go through the disk.
+        spill = mem_rows_ > 0 && mem_rows_ + e->rows > backlog_limit_rows_;
+    }
+    if (spill) {
+        try {
+            e->file = journal_->write(*batch);
+            sdk::Context::add(rows_journaled_, e->rows);
+        } catch (const std::exception& ex) {
+            sdk::Context::add(journal_errors_);
+            ctx_.error(std::string("journal write failed, rows stay in memory: ") + ex.what());
+        }
+    }
+    {
+        std::lock_guard lk(mu_);
+        if (e->file.empty()) {
+            e->mem = std::move(batch);
+            mem_rows_ += e->rows;
+            ++mem_entries_;
+        } else {
+            journal_rows_ += e->rows;
+        }
+        queue_.push_back(e);
+        update_gauges_locked();
+    }
+    wake_.notify_all();
+}
+
+void SqlOutput::spill_locked() {
+    for (auto& e : queue_) {
+        if (!e->mem || !e->file.empty()) continue;
+        try {
+            e->file = journal_->write(*e->mem);
+        } catch (const std::exception& ex) {
+            sdk::Context::add(journal_errors_);
+            ctx_.error(std::string("journal write failed: ") + ex.what());
+            continue;
+        }
+        sdk::Context::add(rows_journaled_, e->rows);
+        e->mem.reset();
+        mem_rows_ -= e->rows;
+        --mem_entries_;
+        journal_rows_ += e->rows;
+    }
+    update_gauges_locked();
+    drained_.notify_all();
+}
+
+void SqlOutput::update_gauges_locked() {
+    __atomic_store_n(backlog_rows_, mem_rows_ + journal_rows_, __ATOMIC_RELAXED);
+    __atomic_store_n(journal_rows_gauge_, journal_rows_, __ATOMIC_RELAXED);
+}
+
+bool SqlOutput::commit_entry(const std::shared_ptr<Entry>& e, std::string& error, bool& connection_error) {
+    std::shared_ptr<RowBatch> batch;
+    std::filesystem::path file;
+    {
+        std::lock_guard lk(mu_);
+        batch = e->mem;
+        file = e->file;
+    }
+    if (!batch) {
+        batch = std::make_shared<RowBatch>();
+        if (!journal_->read(file, *batch)) {
+            journal_->quarantine(file);
+            sdk::Context::add(journal_corrupt_);
+            ctx_.error("journal file " + file.string() + " is corrupt; moved aside to .bad, its rows are not written");
+            return true; // nothing more can be done with it
+        }
+    }
+    try {
+        if (!backend_->is_open()) {
+            backend_->open();
+            known_tables_.clear();
+            if (!marker_table_.empty()) {
+                // Creating it needs a privilege a site may keep from us: a table made by the DBA is fine.
+                if (!backend_->table_exists(marker_table_)) backend_->ensure_marker(marker_table_);
+                marker_ = backend_->read_marker(marker_table_, writer_id_);
+            }
+        }
+        if (!marker_table_.empty() && e->seq <= marker_) {
+            sdk::Context::add(batches_skipped_);
+            ctx_.info("batch " + std::to_string(e->seq) + " (" + std::to_string(e->rows) +
+                      " rows) was already committed; not written again");
+            return true;
+        }
+        const std::uint64_t now_s = ctx_.wall_us() / 1'000'000;
+        std::vector<RenderedGroup> groups = renderer_.render(batch->rows, now_s);
+        if (!table_schema_sql_.empty()) {
+            for (const auto& g : groups) {
+                if (known_tables_.count(g.table)) continue;
+                if (!backend_->table_exists(g.table)) {
+                    backend_->exec(expand_time(table_schema_sql_, g.bin_s));
+                    ctx_.info("created table " + g.table + " from sql_table_schema");
+                }
+                known_tables_.insert(g.table);
+            }
+        }
+        backend_->commit(CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq});
+        marker_ = std::max(marker_, e->seq);
+        sdk::Context::add(rows_committed_, e->rows);
+        sdk::Context::add(batches_committed_);
+        if (!file.empty()) sdk::Context::add(rows_replayed_, e->rows);
+        return true;
+    } catch (const DbError& ex) {
+        error = ex.what();
+        connection_error = ex.connection();
+    } catch (const std::exception& ex) {
+        // A table name that does not expand, a schema file that fails: retried like a database error.
+        error = ex.what();
+        connection_error = false;
+    }
+    return false;
+}
+
+void SqlOutput::writer_main() {
+    std::uint64_t backoff_ms = kBackoffMinMs;
+    std::uint64_t failures = 0;
+    for (;;) {
+        std::shared_ptr<Entry> e;
+        {
+            std::unique_lock lk(mu_);
+            wake_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+            if (stop_) return;
+            e = queue_.front();
+        }
+        std::string error;
+        bool connection_error = false;
+        if (commit_entry(e, error, connection_error)) {
+            std::lock_guard lk(mu_);
+            // The front may have changed only by this thread: it is still `e`.
+            if (!queue_.empty() && queue_.front() == e) queue_.pop_front();
+            if (e->mem) {
+                mem_rows_ -= e->rows;
+                --mem_entries_;
+                e->mem.reset();
+            }
+            if (!e->file.empty()) {
+                journal_->remove(e->file);
+                journal_rows_ -= std::min(journal_rows_, e->rows);
+            }
+            update_gauges_locked();
+            if (down_) {
+                down_ = false;
+                std::uint64_t secs = (ctx_.monotonic_us() - down_since_us_) / 1'000'000;
+                ctx_.info("database available again after " + std::to_string(secs) + " s (" +
+                          std::to_string(failures) + " failed attempts); writing a backlog of " +
+                          std::to_string(mem_rows_ + journal_rows_) + " rows");
+            }
+            failures = 0;
+            backoff_ms = kBackoffMinMs;
+            if (queue_.empty()) drained_.notify_all();
+            continue;
+        }
+        sdk::Context::add(commit_errors_);
+        ++failures;
+        if (connection_error) backend_->close();
+        std::unique_lock lk(mu_);
+        if (!down_) {
+            down_ = true;
+            down_since_us_ = ctx_.monotonic_us();
+            ctx_.warn(backend_->describe() + ": " + error + "; rows wait in memory (up to " +
+                      std::to_string(backlog_limit_rows_) + ") and then in the journal " + journal_->dir().string());
+        } else if (failures % 64 == 0) {
+            ctx_.warn(backend_->describe() + " still failing after " + std::to_string(failures) +
+                      " attempts: " + error + "; backlog " + std::to_string(mem_rows_ + journal_rows_) + " rows");
+        }
+        // Shutdown: make the backlog durable now (keep trying meanwhile), unless the error looks
+        // transient (a deadlock, a lock timeout) and a retry or two may well commit it.
+        if (flushing_ && (connection_error || failures >= 3)) {
+            gave_up_ = true;
+            spill_locked();
+        }
+        wake_.wait_for(lk, std::chrono::milliseconds(backoff_ms), [&] { return stop_; });
+        backoff_ms = std::min(backoff_ms * 2, kBackoffMaxMs);
+    }
+}
+
+} // namespace flowacct::sql

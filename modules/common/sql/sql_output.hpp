@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// SqlOutput: the part of the pgsql, mysql and sqlite3 output modules that knows no database.
+// The pipeline thread hands rows over (write/tick/flush) and never waits for the database: a
+// writer thread commits sealed batches in order, one transaction each, through a Backend. Rows
+// wait in a bounded in-memory backlog and beyond it, or while the database is unavailable at
+// shutdown, in a journal directory; a later start writes the journal first.
+//
+// Exactly once: each batch carries a sequence number, and the transaction that writes its rows
+// also records (writer id, seq) in a small marker table (sql_commit_table). After a failure
+// whose outcome is unknown (connection lost during COMMIT, crash between COMMIT and removing
+// the journal file), the writer reads the marker back and skips batches already committed.
+#pragma once
+
+#include <condition_variable> // std::condition_variable
+#include <cstdint>            // std::uint64_t
+#include <deque>              // std::deque
+#include <filesystem>         // std::filesystem::path
+#include <memory>             // std::unique_ptr, std::shared_ptr
+#include <mutex>              // std::mutex
+#include <set>                // std::set
+#include <stdexcept>          // std::runtime_error
+#include <string>             // std::string
+#include <thread>             // std::thread
+
+#include <flowacct/sdk/module.hpp> // sdk::Output, sdk::Context
+
+#include "sql_journal.hpp" // Journal, RowBatch
+#include "sql_schema.hpp"  // Schema, TableName, Renderer
+
+namespace flowacct::sql {
+
+/// Keys every SQL output declares (pmacct's names, plus the journal ones of flowacct).
+#define FLOWACCT_SQL_COMMON_KEYS                                                                                     \
+    {"sql_table", FA_KEY_STRING, nullptr,                                                                            \
+     "Table name; strftime variables (%Y%m%d...) give a table per period. Default acct (v1) or acct_vN"},            \
+        {"sql_table_version", FA_KEY_INT, "1", "pmacct table version 1 to 9: the acct_vN column set"},              \
+        {"sql_table_schema", FA_KEY_PATH, nullptr,                                                                   \
+         "File with the SQL creating a table that does not exist yet (strftime variables expanded like sql_table)"}, \
+        {"sql_optimize_clauses", FA_KEY_BOOL, "false", "Table of exactly the aggregated primitives, not acct_vN"},   \
+        {"sql_dont_try_update", FA_KEY_BOOL, "false",                                                                \
+         "Insert only; needs sql_history equal to sql_refresh_time or bins get several rows"},                      \
+        {"sql_cache_entries", FA_KEY_INT, "32771",                                                                   \
+         "Accepted for pmacct configurations; rows are cached by the aggregator (aggregate_max_entries)"},          \
+        {"sql_journal_dir", FA_KEY_PATH, "/var/lib/flowacct/sql",                                                    \
+         "Directory of the journal holding rows not yet committed (database down, backlog full, shutdown)"},        \
+        {"sql_backlog_rows", FA_KEY_INT, "200000", "Rows kept in memory while the database lags; more go to the journal"}, \
+        {"sql_commit_table", FA_KEY_STRING, "flowacct_commits",                                                      \
+         "Table recording the last batch each writer committed, so replays never count twice; empty disables"}
+
+/// Keys of the outputs that talk to a server.
+#define FLOWACCT_SQL_SERVER_KEYS                                                                                     \
+    {"sql_host", FA_KEY_STRING, nullptr, "Server host name or address; a path is a unix socket (directory for pgsql)"}, \
+        {"sql_port", FA_KEY_INT, nullptr, "Server port (default: the client library's)"},                           \
+        {"sql_db", FA_KEY_STRING, "pmacct", "Database name"},                                                       \
+        {"sql_user", FA_KEY_STRING, "pmacct", "User name"},                                                         \
+        {"sql_passwd", FA_KEY_STRING, nullptr, "Password"},                                                         \
+        {"sql_passwd_file", FA_KEY_PATH, nullptr, "File whose first line is the password (instead of sql_passwd)"}
+
+/// A database failure. `connection` means the session is gone and must be reopened.
+class DbError : public std::runtime_error {
+public:
+    DbError(const std::string& message, bool connection) : std::runtime_error(message), connection_(connection) {}
+    bool connection() const { return connection_; }
+
+private:
+    bool connection_;
+};
+
+/// One transaction's worth of work for a Backend.
+struct CommitRequest {
+    const Schema& schema;
+    const std::vector<RenderedGroup>& groups;
+    bool dont_try_update;
+    const std::string& marker_table; // "" = no marker
+    const std::string& writer_id;
+    std::uint64_t seq;
+};
+
+/// A database session. Used by the writer thread only. Every method throws DbError on failure.
+class Backend {
+public:
+    virtual ~Backend() = default;
+    /// For logs: "postgresql 127.0.0.1:5432/flowacct_test".
+    virtual std::string describe() const = 0;
+    virtual void open() = 0;
+    virtual void close() noexcept = 0;
+    virtual bool is_open() const = 0;
+    virtual bool table_exists(const std::string& table) = 0;
+    /// Runs trusted SQL from the configuration (sql_table_schema).
+    virtual void exec(const std::string& sql) = 0;
+    /// Creates the marker table when missing.
+    virtual void ensure_marker(const std::string& table) = 0;
+    /// The last seq committed by `writer`, 0 if none.
+    virtual std::uint64_t read_marker(const std::string& table, const std::string& writer) = 0;
+    /// Writes every group and the marker in one transaction: all or nothing. Counters are added
+    /// to an existing row of the same key and bin (unless dont_try_update).
+    virtual void commit(const CommitRequest& req) = 0;
+};
+
+/// The password from sql_passwd or the first line of sql_passwd_file ("" when neither is set).
+std::string read_password(const sdk::Config& config);
+
+/// The rows' primitives from the pipeline's `aggregate` list.
+std::uint64_t aggregate_mask(const sdk::Config& config);
+
+class SqlOutput : public sdk::Output {
+public:
+    /// Setup, main thread: reads the common keys, opens (and locks) the journal, queues what a
+    /// previous run left there and starts the writer thread. Owns `backend`, used by the writer
+    /// thread only. The database is not contacted here: being down at start is no error.
+    /// Throws sdk::Error naming the key at fault.
+    SqlOutput(const sdk::Context& ctx, Dialect dialect, std::unique_ptr<Backend> backend);
+    ~SqlOutput() override;
+
+    /// Pipeline thread. Copies the rows (names of class and label resolved now) into the open
+    /// batch; never waits for the database. Rows are valid during the call only.
+    void write(const fa_row_batch& rows) override;
+    /// Pipeline thread, after each purge: seals the open batch (one transaction) and hands it to
+    /// the writer, or to the journal when the in-memory backlog is full.
+    void tick(std::uint64_t now_mono_us) override;
+    /// Pipeline thread, at shutdown: returns once every row is committed, or journaled because
+    /// the database failed (or still had not answered after 30 s). A journal write failure is
+    /// logged and counted (sql_journal_errors); those rows stay in memory and are lost at exit.
+    void flush() override;
+
+    const Schema& schema() const { return schema_; }
+
+private:
+    struct Entry {
+        std::uint64_t seq = 0;
+        std::uint64_t rows = 0;
+        std::shared_ptr<RowBatch> mem;  // null once journaled
+        std::filesystem::path file;     // empty until journaled
+    };
+
+    void seal();
+    void enqueue(std::shared_ptr<RowBatch> batch);
+    void writer_main();
+    bool commit_entry(const std::shared_ptr<Entry>& e, std::string& error, bool& connection_error);
+    void spill_locked();               // journals every in-memory entry; mu_ held
+    void update_gauges_locked();
+    std::uint64_t next_seq();
+
+    sdk::Context ctx_;
+    Dialect dialect_;
+    std::unique_ptr<Backend> backend_;
+    Schema schema_;
+    TableName table_;
+    std::string table_schema_sql_;
+    bool dont_try_update_;
+    std::uint64_t backlog_limit_rows_;
+    std::string marker_table_;
+    std::string writer_id_;
+    std::unique_ptr<Journal> journal_;
+    Renderer renderer_;
+
+    // Pipeline thread only.
+    std::shared_ptr<RowBatch> open_;
+    std::uint64_t last_seq_ = 0;
+
+    // Shared, under mu_.
+    std::mutex mu_;
+    std::condition_variable wake_;  // writer waits for work, backoff ends early on flush/stop
+    std::condition_variable drained_;
+    std::deque<std::shared_ptr<Entry>> queue_;
+    std::uint64_t mem_rows_ = 0, mem_entries_ = 0, journal_rows_ = 0;
+    bool flushing_ = false, stop_ = false, gave_up_ = false;
+
+    // Writer thread only.
+    std::uint64_t marker_ = 0;
+    std::set<std::string> known_tables_;
+    bool down_ = false;
+    std::uint64_t down_since_us_ = 0;
+    std::thread writer_;
+
+    std::uint64_t* rows_committed_;
+    std::uint64_t* batches_committed_;
+    std::uint64_t* commit_errors_;
+    std::uint64_t* rows_journaled_;
+    std::uint64_t* rows_replayed_;
+    std::uint64_t* batches_skipped_;
+    std::uint64_t* journal_corrupt_;
+    std::uint64_t* journal_errors_;
+    std::uint64_t* backlog_rows_;
+    std::uint64_t* journal_rows_gauge_;
+};
+
+} // namespace flowacct::sql

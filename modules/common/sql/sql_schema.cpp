@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// SQL table shapes, identifiers, table names and row rendering (see sql_schema.hpp).
+#include "sql_schema.hpp"
+
+#include <arpa/inet.h> // inet_ntop
+
+#include <charconv>    // std::to_chars
+#include <ctime>       // localtime_r, strftime
+#include <cstdio>      // std::snprintf
+#include <cstring>     // std::strlen
+
+#include <flowacct/sdk/module.hpp>     // sdk::Error
+#include <flowacct/sdk/primitives.hpp> // sdk::format_primitive, sdk::has_primitive
+
+namespace flowacct::sql {
+
+namespace {
+
+// Logical value kinds, mapped to a DDL type per dialect.
+enum class Kind { U64, U32, U16, U8, Mac, Ip, Proto, Class, Label, Hex, Counter, Stamp };
+
+const char* type_of(Dialect d, Kind k) {
+    switch (d) {
+    case Dialect::Pgsql:
+        switch (k) {
+        case Kind::U64: case Kind::U32: case Kind::Counter: return "BIGINT";
+        case Kind::U16: return "INT";
+        case Kind::U8: case Kind::Proto: return "SMALLINT";
+        case Kind::Mac: return "macaddr";
+        case Kind::Ip: return "inet";
+        case Kind::Class: return "CHAR(16)";
+        case Kind::Label: return "VARCHAR(255)";
+        case Kind::Hex: return "VARCHAR(5)";
+        case Kind::Stamp: return "timestamp without time zone";
+        }
+        break;
+    case Dialect::Mysql:
+        switch (k) {
+        case Kind::U64: case Kind::Counter: return "BIGINT UNSIGNED";
+        case Kind::U32: case Kind::U16: case Kind::U8: return "INT UNSIGNED";
+        case Kind::Mac: return "CHAR(17)";
+        case Kind::Ip: return "CHAR(45)";
+        case Kind::Proto: return "CHAR(6)";
+        case Kind::Class: return "CHAR(16)";
+        case Kind::Label: return "VARCHAR(255)";
+        case Kind::Hex: return "CHAR(5)";
+        case Kind::Stamp: return "DATETIME";
+        }
+        break;
+    case Dialect::Sqlite:
+        switch (k) {
+        case Kind::U64: case Kind::Counter: return "BIGINT";
+        case Kind::U32: return "INT(8)";
+        case Kind::U16: case Kind::U8: return "INT(4)";
+        case Kind::Mac: return "CHAR(17)";
+        case Kind::Ip: return "CHAR(45)";
+        case Kind::Proto: return "CHAR(6)";
+        case Kind::Class: return "CHAR(16)";
+        case Kind::Label: return "VARCHAR(255)";
+        case Kind::Hex: return "CHAR(5)";
+        case Kind::Stamp: return "DATETIME";
+        }
+        break;
+    }
+    return "TEXT";
+}
+
+bool is_integer_kind(Dialect d, Kind k) {
+    switch (k) {
+    case Kind::U64: case Kind::U32: case Kind::U16: case Kind::U8: case Kind::Counter: return true;
+    case Kind::Proto: return d == Dialect::Pgsql; // MySQL and SQLite tables hold the name
+    default: return false;
+    }
+}
+
+std::string default_of(Dialect d, Kind k) {
+    switch (k) {
+    case Kind::Mac: return d == Dialect::Pgsql ? "'0:0:0:0:0:0'" : "'00:00:00:00:00:00'";
+    case Kind::Ip: return "'0.0.0.0'";
+    case Kind::Class: return "' '";
+    case Kind::Label: case Kind::Hex: return "''";
+    case Kind::Proto: return d == Dialect::Pgsql ? "0" : "''";
+    case Kind::Stamp: return "";
+    default: return "0";
+    }
+}
+
+Kind kind_of(fa_primitive p) {
+    switch (p) {
+    case FA_P_SRC_MAC: case FA_P_DST_MAC: case FA_P_SUM_MAC: return Kind::Mac;
+    case FA_P_SRC_HOST: case FA_P_DST_HOST: case FA_P_SRC_NET: case FA_P_DST_NET: case FA_P_SUM_HOST:
+    case FA_P_SUM_NET: case FA_P_PEER_SRC_IP: case FA_P_PEER_DST_IP: return Kind::Ip;
+    case FA_P_VLAN: case FA_P_SRC_PORT: case FA_P_DST_PORT: case FA_P_SUM_PORT: return Kind::U16;
+    case FA_P_SRC_MASK: case FA_P_DST_MASK: case FA_P_TOS: case FA_P_TCPFLAGS: return Kind::U8;
+    case FA_P_PROTO: return Kind::Proto;
+    case FA_P_TAG: case FA_P_TAG2: return Kind::U64;
+    case FA_P_CLASS: return Kind::Class;
+    case FA_P_LABEL: return Kind::Label;
+    case FA_P_ETYPE: return Kind::Hex;
+    default: return Kind::U32;
+    }
+}
+
+Column make_col(Dialect d, std::string name, Field f, fa_primitive p, Kind k, bool key) {
+    Column c;
+    c.name = std::move(name);
+    c.field = f;
+    c.primitive = p;
+    c.type = type_of(d, k);
+    c.default_value = default_of(d, k);
+    c.key = key;
+    c.integer = is_integer_kind(d, k);
+    return c;
+}
+
+void add_counters(Dialect d, Schema& s, bool flows, bool tcp_flags) {
+    if (tcp_flags) s.columns.push_back(make_col(d, "tcp_flags", Field::TcpFlags, FA_P_TCPFLAGS, Kind::U8, false));
+    s.columns.push_back(make_col(d, "packets", Field::Packets, FA_P_COUNT, Kind::Counter, false));
+    s.columns.push_back(make_col(d, "bytes", Field::Bytes, FA_P_COUNT, Kind::Counter, false));
+    if (flows) s.columns.push_back(make_col(d, "flows", Field::Flows, FA_P_COUNT, Kind::Counter, false));
+    s.columns.push_back(make_col(d, "stamp_inserted", Field::StampInserted, FA_P_COUNT, Kind::Stamp, true));
+    s.columns.push_back(make_col(d, "stamp_updated", Field::StampUpdated, FA_P_COUNT, Kind::Stamp, false));
+}
+
+// Which fixed-version column a primitive lands in; nullptr if none.
+const char* fixed_column_for(fa_primitive p) {
+    switch (p) {
+    case FA_P_TAG: return "tag";
+    case FA_P_CLASS: return "class_id";
+    case FA_P_SRC_MAC: case FA_P_SUM_MAC: return "mac_src";
+    case FA_P_DST_MAC: return "mac_dst";
+    case FA_P_VLAN: return "vlan";
+    case FA_P_SRC_AS: case FA_P_SUM_AS: return "as_src";
+    case FA_P_DST_AS: return "as_dst";
+    case FA_P_SRC_HOST: case FA_P_SRC_NET: case FA_P_SUM_HOST: case FA_P_SUM_NET: return "ip_src";
+    case FA_P_DST_HOST: case FA_P_DST_NET: return "ip_dst";
+    case FA_P_SRC_PORT: case FA_P_SUM_PORT: return "port_src";
+    case FA_P_DST_PORT: return "port_dst";
+    case FA_P_TCPFLAGS: return "tcp_flags";
+    case FA_P_PROTO: return "ip_proto";
+    case FA_P_TOS: return "tos";
+    case FA_P_FLOWS: return "flows";
+    default: return nullptr;
+    }
+}
+
+int min_version_for(fa_primitive p) {
+    switch (p) {
+    case FA_P_TAG: case FA_P_VLAN: return 2;
+    case FA_P_TOS: return 3;
+    case FA_P_FLOWS: return 4;
+    case FA_P_CLASS: return 5;
+    case FA_P_SRC_AS: case FA_P_SUM_AS: case FA_P_DST_AS: return 6;
+    case FA_P_TCPFLAGS: return 7;
+    default: return 1;
+    }
+}
+
+Schema fixed_schema(Dialect d, int v, std::uint64_t prims) {
+    using sdk::has_primitive;
+    for (int p = 0; p < FA_P_COUNT; ++p) {
+        auto id = static_cast<fa_primitive>(p);
+        if (!has_primitive(prims, id)) continue;
+        const char* col = fixed_column_for(id);
+        if (!col)
+            throw sdk::Error(std::string("primitive '") + sdk::primitive_info(id).name + "' has no column in " +
+                                 default_table(v) + "; set sql_optimize_clauses: true for a table of the aggregated primitives",
+                             "sql_table_version");
+        if (v < min_version_for(id))
+            throw sdk::Error(std::string("primitive '") + sdk::primitive_info(id).name + "' needs sql_table_version " +
+                                 std::to_string(min_version_for(id)) + " or later, got " + std::to_string(v),
+                             "sql_table_version");
+    }
+    auto both = [&](fa_primitive a, fa_primitive b) { return has_primitive(prims, a) && has_primitive(prims, b); };
+    if (both(FA_P_SRC_HOST, FA_P_SRC_NET) || both(FA_P_DST_HOST, FA_P_DST_NET))
+        throw sdk::Error("src_host and src_net (or dst_host and dst_net) share the ip_src/ip_dst column of " +
+                             default_table(v) + "; set sql_optimize_clauses: true",
+                         "sql_table_version");
+    const bool src_net = has_primitive(prims, FA_P_SRC_NET) || has_primitive(prims, FA_P_SUM_NET);
+    const bool dst_net = has_primitive(prims, FA_P_DST_NET);
+    // pmacct names ports src_port/dst_port in MySQL and SQLite tables before v8.
+    const bool old_ports = d != Dialect::Pgsql && v < 8;
+
+    Schema s;
+    if (v >= 2) s.columns.push_back(make_col(d, v >= 9 ? "tag" : "agent_id", Field::Primitive, FA_P_TAG, Kind::U64, true));
+    if (v >= 5) s.columns.push_back(make_col(d, "class_id", Field::Primitive, FA_P_CLASS, Kind::Class, true));
+    s.columns.push_back(make_col(d, "mac_src", Field::Primitive, FA_P_SRC_MAC, Kind::Mac, true));
+    s.columns.push_back(make_col(d, "mac_dst", Field::Primitive, FA_P_DST_MAC, Kind::Mac, true));
+    if (v >= 2) s.columns.push_back(make_col(d, "vlan", Field::Primitive, FA_P_VLAN, Kind::U16, true));
+    if (v >= 6) {
+        s.columns.push_back(make_col(d, "as_src", Field::Primitive, FA_P_SRC_AS, Kind::U32, true));
+        s.columns.push_back(make_col(d, "as_dst", Field::Primitive, FA_P_DST_AS, Kind::U32, true));
+    }
+    s.columns.push_back(make_col(d, "ip_src", Field::Primitive, src_net ? FA_P_SRC_NET : FA_P_SRC_HOST, Kind::Ip, true));
+    s.columns.push_back(make_col(d, "ip_dst", Field::Primitive, dst_net ? FA_P_DST_NET : FA_P_DST_HOST, Kind::Ip, true));
+    s.columns.push_back(make_col(d, old_ports ? "src_port" : "port_src", Field::Primitive, FA_P_SRC_PORT, Kind::U16, true));
+    s.columns.push_back(make_col(d, old_ports ? "dst_port" : "port_dst", Field::Primitive, FA_P_DST_PORT, Kind::U16, true));
+    if (v >= 7) s.columns.push_back(make_col(d, "tcp_flags", Field::TcpFlags, FA_P_TCPFLAGS, Kind::U8, false));
+    s.columns.push_back(make_col(d, "ip_proto", Field::Primitive, FA_P_PROTO, Kind::Proto, true));
+    if (v >= 3) s.columns.push_back(make_col(d, "tos", Field::Primitive, FA_P_TOS, Kind::U8, true));
+    add_counters(d, s, v >= 4, false);
+    return s;
+}
+
+Schema optimized_schema(Dialect d, std::uint64_t prims) {
+    Schema s;
+    bool seen_any = false;
+    for (const auto& info : sdk::kPrimitives) {
+        if (!sdk::has_primitive(prims, info.id) || info.id == FA_P_TCPFLAGS) continue;
+        std::string name = info.id == FA_P_CLASS ? "class_id" : info.column;
+        bool dup = false;
+        for (const auto& c : s.columns) dup |= c.name == name;
+        if (dup) continue;
+        s.columns.push_back(make_col(d, name, Field::Primitive, info.id, kind_of(info.id), true));
+        seen_any = true;
+    }
+    (void)seen_any;
+    add_counters(d, s, sdk::has_primitive(prims, FA_P_FLOWS), sdk::has_primitive(prims, FA_P_TCPFLAGS));
+    return s;
+}
+
+} // namespace
+
+std::size_t Schema::key_count() const {
+    std::size_t n = 0;
+    for (const auto& c : columns) n += c.key;
+    return n;
+}
+
+std::size_t Schema::index_of(Field f) const {
+    for (std::size_t i = 0; i < columns.size(); ++i)
+        if (columns[i].field == f) return i;
+    return columns.size();
+}
+
+Schema make_schema(Dialect dialect, int version, bool optimize, std::uint64_t primitives) {
+    if (optimize) return optimized_schema(dialect, primitives);
+    if (version < 1 || version > 9)
+        throw sdk::Error("expected 1 to 9, got " + std::to_string(version), "sql_table_version");
+    return fixed_schema(dialect, version, primitives);
+}
+
+std::string default_table(int version) { return version <= 1 ? "acct" : "acct_v" + std::to_string(version); }
+
+std::string create_table_sql(Dialect d, const Schema& s, const std::string& table) {
+    std::string out = "CREATE TABLE IF NOT EXISTS " + quote_table(d, table) + " (\n";
+    std::string pk;
+    for (const auto& c : s.columns) {
+        out += "    " + quote_ident(d, c.name) + " " + c.type;
+        if (c.field != Field::StampUpdated) out += " NOT NULL";
+        if (!c.default_value.empty()) out += " DEFAULT " + c.default_value;
+        out += ",\n";
+        if (c.key) pk += (pk.empty() ? "" : ", ") + quote_ident(d, c.name);
+    }
+    out += "    PRIMARY KEY (" + pk + ")\n)";
+    // Rows of a bin are updated at every refresh: free room in each page lets PostgreSQL update
+    // them in place (HOT) instead of adding an entry to the wide primary key per update.
+    if (d == Dialect::Pgsql) out += " WITH (fillfactor = 70)";
+    out += ";\n";
+    return out;
+}
+
+bool valid_identifier(std::string_view s) {
+    if (s.empty() || s.size() > 63) return false;
+    auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+    if (!alpha(s[0])) return false;
+    for (char c : s)
+        if (!alpha(c) && !(c >= '0' && c <= '9')) return false;
+    return true;
+}
+
+bool valid_table_name(std::string_view s) {
+    auto dot = s.find('.');
+    if (dot == std::string_view::npos) return valid_identifier(s);
+    return valid_identifier(s.substr(0, dot)) && valid_identifier(s.substr(dot + 1));
+}
+
+std::string quote_ident(Dialect d, std::string_view name) {
+    const char q = d == Dialect::Mysql ? '`' : '"';
+    return std::string(1, q) + std::string(name) + std::string(1, q);
+}
+
+std::string quote_table(Dialect d, std::string_view table) {
+    auto dot = table.find('.');
+    if (dot == std::string_view::npos) return quote_ident(d, table);
+    return quote_ident(d, table.substr(0, dot)) + "." + quote_ident(d, table.substr(dot + 1));
+}
+
+std::string expand_time(const std::string& text, std::uint64_t t_s) {
+    if (text.find('%') == std::string::npos) return text;
+    std::time_t t = static_cast<std::time_t>(t_s);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    std::vector<char> buf(text.size() * 4 + 256);
+    std::size_t n = std::strftime(buf.data(), buf.size(), text.c_str(), &tm);
+    return std::string(buf.data(), n);
+}
+
+std::string format_stamp(std::uint64_t t_s) {
+    std::time_t t = static_cast<std::time_t>(t_s);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char b[64];
+    std::snprintf(b, sizeof b, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec);
+    return b;
+}
+
+TableName::TableName(std::string pattern) : pattern_(std::move(pattern)) {
+    if (pattern_.find('$') != std::string::npos)
+        throw sdk::Error("$ variables in sql_table are not supported; strftime variables (%Y%m%d ...) are", "sql_table");
+    dynamic_ = pattern_.find('%') != std::string::npos;
+    // A fixed sample time: any valid pattern expands to a valid name at every time.
+    std::string sample = expand_time(pattern_, 1'700'000'000);
+    if (!valid_table_name(sample))
+        throw sdk::Error("'" + pattern_ + "' expands to '" + sample +
+                             "', not a table name ([A-Za-z_][A-Za-z0-9_]*, at most 63 characters, optionally schema.table)",
+                         "sql_table");
+}
+
+std::string TableName::expand(std::uint64_t bin_s) const {
+    if (!dynamic_) return pattern_;
+    std::string name = expand_time(pattern_, bin_s);
+    if (!valid_table_name(name)) throw sdk::Error("sql_table expands to '" + name + "', not a table name", "sql_table");
+    return name;
+}
+
+std::string sanitize_text(std::string_view s, std::size_t max_len) {
+    std::string out;
+    out.reserve(std::min(s.size(), max_len));
+    for (char c : s) {
+        if (out.size() >= max_len) break;
+        unsigned char u = static_cast<unsigned char>(c);
+        out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+    }
+    return out;
+}
+
+Renderer::Renderer(Dialect dialect, const Schema& schema, const TableName& table)
+    : dialect_(dialect), schema_(schema), table_(table) {}
+
+namespace {
+
+void put_u64(std::string& out, std::uint64_t v) {
+    char b[24];
+    auto r = std::to_chars(b, b + sizeof b, v);
+    out.assign(b, r.ptr);
+}
+
+void put_mac(std::string& out, const std::uint8_t* m) {
+    static const char hex[] = "0123456789abcdef";
+    char b[17];
+    for (int i = 0; i < 6; ++i) {
+        b[i * 3] = hex[m[i] >> 4];
+        b[i * 3 + 1] = hex[m[i] & 15];
+        if (i < 5) b[i * 3 + 2] = ':';
+    }
+    out.assign(b, 17);
+}
+
+void put_ip(std::string& out, const std::uint8_t* a, bool v6) {
+    char b[INET6_ADDRSTRLEN];
+    if (sdk::is_v4_mapped(a)) {
+        // Hand-rolled dotted quad: inet_ntop's printf path costs more than the rest of a row.
+        char* p = b;
+        for (int i = 12; i < 16; ++i) {
+            p = std::to_chars(p, b + sizeof b, a[i]).ptr;
+            if (i < 15) *p++ = '.';
+        }
+        out.assign(b, p);
+    } else if (sdk::is_zero_addr(a) && !v6) {
+        out.assign("0.0.0.0");
+    } else {
+        inet_ntop(AF_INET6, a, b, sizeof b);
+        out.assign(b);
+    }
+}
+
+std::uint64_t hash_bytes(std::uint64_t h, const std::string& s) {
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    h ^= 0x1f;
+    return h * 1099511628211ull;
+}
+
+} // namespace
+
+void Renderer::render_cell(const Column& c, const StoredRow& r, std::string& out) const {
+    const fa_record& rec = r.row.rec;
+    const bool v6 = rec.ip_version == 6;
+    switch (c.field) {
+    case Field::Primitive:
+        switch (c.primitive) {
+        case FA_P_CLASS:
+            out = sanitize_text(r.class_name.empty() ? std::string_view("unknown") : std::string_view(r.class_name), 16);
+            return;
+        case FA_P_LABEL: out = sanitize_text(r.label, 255); return;
+        case FA_P_SRC_MAC: case FA_P_SUM_MAC: put_mac(out, rec.src_mac); return;
+        case FA_P_DST_MAC: put_mac(out, rec.dst_mac); return;
+        case FA_P_SRC_HOST: case FA_P_SUM_HOST: put_ip(out, rec.src_ip, v6); return;
+        case FA_P_DST_HOST: put_ip(out, rec.dst_ip, v6); return;
+        case FA_P_SRC_NET: case FA_P_SUM_NET: put_ip(out, rec.src_net, v6); return;
+        case FA_P_DST_NET: put_ip(out, rec.dst_net, v6); return;
+        case FA_P_VLAN: put_u64(out, rec.vlan); return;
+        case FA_P_SRC_AS: case FA_P_SUM_AS: put_u64(out, rec.src_as); return;
+        case FA_P_DST_AS: put_u64(out, rec.dst_as); return;
+        case FA_P_SRC_PORT: case FA_P_SUM_PORT: put_u64(out, rec.src_port); return;
+        case FA_P_DST_PORT: put_u64(out, rec.dst_port); return;
+        case FA_P_TOS: put_u64(out, rec.tos); return;
+        case FA_P_TAG: put_u64(out, rec.tag); return;
+        case FA_P_PROTO: {
+            // MySQL and SQLite tables hold the name in CHAR(6) (strict servers refuse longer
+            // values): a longer name, like an unnamed protocol, is written as its number.
+            const char* name = dialect_ == Dialect::Pgsql ? nullptr : sdk::proto_name(rec.proto);
+            if (name && std::strlen(name) <= 6) out.assign(name);
+            else put_u64(out, rec.proto);
+            return;
+        }
+        default: break;
+        }
+        {
+            sdk::FormatOptions o;
+            o.numeric_proto = dialect_ == Dialect::Pgsql;
+            out = sdk::format_primitive(rec, c.primitive, [](std::uint32_t) { return std::string(); }, o);
+        }
+        return;
+    default: out.clear(); return; // stamps and counters are filled after merging
+    }
+}
+
+std::vector<RenderedGroup> Renderer::render(const std::vector<StoredRow>& rows, std::uint64_t updated_s) {
+    std::vector<RenderedGroup> groups;
+    std::unordered_map<std::string, std::size_t> group_of;
+    // Per group: key hash -> row; a hash collision between different keys is resolved by
+    // comparing the key cells, so it can only cost time, never merge two keys.
+    std::vector<std::unordered_multimap<std::uint64_t, std::size_t>> index;
+    std::vector<std::vector<std::uint64_t>> bins; // per group, per row: bin start (seconds)
+    const std::size_t ncols = schema_.columns.size();
+    std::vector<std::size_t> key_cols;
+    std::size_t ins_col = ncols;
+    for (std::size_t i = 0; i < ncols; ++i) {
+        if (schema_.columns[i].key && schema_.columns[i].field == Field::Primitive) key_cols.push_back(i);
+        if (schema_.columns[i].field == Field::StampInserted) ins_col = i;
+    }
+    std::uint64_t last_bin = ~0ull;
+    std::string last_table;
+    std::size_t last_group = 0;
+    for (const auto& r : rows) {
+        std::uint64_t bin_s = r.row.stamp_inserted_us / 1'000'000;
+        if (bin_s != last_bin) {
+            last_table = table_.expand(bin_s);
+            last_bin = bin_s;
+            auto [git, fresh] = group_of.try_emplace(last_table, groups.size());
+            if (fresh) {
+                groups.emplace_back();
+                groups.back().table = last_table;
+                groups.back().bin_s = bin_s;
+                groups.back().columns = ncols;
+                groups.back().cells.reserve(rows.size() * ncols);
+                groups.back().counters.reserve(rows.size());
+                index.emplace_back();
+                index.back().reserve(rows.size());
+                bins.emplace_back();
+            }
+            last_group = git->second;
+        }
+        RenderedGroup& g = groups[last_group];
+        auto& idx = index[last_group];
+        const std::size_t base = g.cells.size();
+        g.cells.resize(base + ncols);
+        std::uint64_t h = 1469598103934665603ull ^ bin_s;
+        for (std::size_t i : key_cols) {
+            render_cell(schema_.columns[i], r, g.cells[base + i]);
+            h = hash_bytes(h, g.cells[base + i]);
+        }
+        bool merged = false;
+        auto range = idx.equal_range(h);
+        for (auto it = range.first; it != range.second && !merged; ++it) {
+            const std::size_t other = it->second;
+            if (bins[last_group][other] != bin_s) continue;
+            bool same = true;
+            for (std::size_t i : key_cols) same = same && g.cells[other * ncols + i] == g.cells[base + i];
+            if (!same) continue;
+            Counters& c = g.counters[other];
+            c.packets += r.row.rec.packets;
+            c.bytes += r.row.rec.bytes;
+            c.flows += r.row.rec.flows;
+            c.tcp_flags |= r.row.rec.tcp_flags;
+            merged = true;
+        }
+        if (merged) {
+            g.cells.resize(base);
+            continue;
+        }
+        idx.emplace(h, g.counters.size());
+        bins[last_group].push_back(bin_s);
+        g.counters.push_back(Counters{r.row.rec.packets, r.row.rec.bytes, r.row.rec.flows, r.row.rec.tcp_flags});
+    }
+    const std::string updated = format_stamp(updated_s);
+    std::uint64_t stamp_bin = ~0ull;
+    std::string stamp;
+    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+        auto& g = groups[gi];
+        for (std::size_t row = 0; row < g.rows(); ++row) {
+            const Counters& c = g.counters[row];
+            if (ins_col < ncols && bins[gi][row] != stamp_bin) {
+                stamp_bin = bins[gi][row];
+                stamp = format_stamp(stamp_bin);
+            }
+            for (std::size_t i = 0; i < ncols; ++i) {
+                std::string& out = g.cells[row * ncols + i];
+                switch (schema_.columns[i].field) {
+                case Field::Packets: put_u64(out, c.packets); break;
+                case Field::Bytes: put_u64(out, c.bytes); break;
+                case Field::Flows: put_u64(out, c.flows); break;
+                case Field::TcpFlags: put_u64(out, c.tcp_flags); break;
+                case Field::StampInserted: out = stamp; break;
+                case Field::StampUpdated: out = updated; break;
+                default: break;
+                }
+            }
+        }
+    }
+    return groups;
+}
+
+} // namespace flowacct::sql

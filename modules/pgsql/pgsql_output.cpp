@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Output module "pgsql" (pmacct's pgsql plugin): rows into PostgreSQL tables, one transaction
+// per purge. Rows are loaded with COPY (or bound multi-row INSERTs) into a temporary table,
+// then merged set-wise under a table lock: UPDATE ... FROM adds counters to existing rows and
+// INSERT ... WHERE NOT EXISTS adds the new ones, so any table works, with or without a primary
+// key, and two daemons writing one table serialize instead of racing. With sql_dont_try_update
+// rows go straight into the table. The writer thread, backlog and journal come from SqlOutput.
+#include <map>      // std::map
+#include <string>   // std::string
+#include <vector>   // std::vector
+
+#include <libpq-fe.h> // PQ*
+
+#include <flowacct/sdk/export.hpp> // FLOWACCT_MODULE
+
+#include "sql_output.hpp" // sql::SqlOutput, sql::Backend
+
+namespace {
+
+using namespace flowacct;
+using sql::DbError;
+using sql::Dialect;
+
+constexpr fa_config_key kKeys[] = {
+    FLOWACCT_SQL_COMMON_KEYS,
+    FLOWACCT_SQL_SERVER_KEYS,
+    {"sql_use_copy", FA_KEY_BOOL, "true",
+     "Load rows with COPY (fast); false uses multi-row INSERT statements with bound values"},
+};
+
+// Owns a PGresult.
+struct Result {
+    PGresult* r = nullptr;
+    explicit Result(PGresult* p) : r(p) {}
+    Result(const Result&) = delete;
+    Result& operator=(const Result&) = delete;
+    ~Result() {
+        if (r) PQclear(r);
+    }
+};
+
+// COPY text format: a backslash and control characters would change the row's structure.
+void copy_escape(const std::string& v, std::string& out) {
+    for (char c : v) {
+        switch (c) {
+        case '\\': out += "\\\\"; break;
+        case '\t': out += "\\t"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        default: out.push_back(c);
+        }
+    }
+}
+
+struct PgSettings {
+    std::string host, port, db, user, password;
+    bool use_copy = true;
+};
+
+class PgBackend final : public sql::Backend {
+public:
+    explicit PgBackend(PgSettings s) : s_(std::move(s)) {}
+    ~PgBackend() override { close(); }
+
+    std::string describe() const override {
+        return "postgresql " + (s_.host.empty() ? std::string("(local socket)") : s_.host) +
+               (s_.port.empty() ? "" : ":" + s_.port) + "/" + s_.db;
+    }
+
+    void open() override {
+        close();
+        std::vector<std::string> owned_k, owned_v;
+        auto add = [&](const char* key, const std::string& value) {
+            if (value.empty()) return;
+            owned_k.push_back(key);
+            owned_v.push_back(value);
+        };
+        add("host", s_.host);
+        add("port", s_.port);
+        add("dbname", s_.db);
+        add("user", s_.user);
+        add("password", s_.password);
+        // A dead server or network must fail a call within seconds, not hang the writer.
+        add("connect_timeout", "5");
+        add("keepalives", "1");
+        add("keepalives_idle", "10");
+        add("keepalives_interval", "5");
+        add("keepalives_count", "3");
+        add("tcp_user_timeout", "30000");
+        add("application_name", "flowacct");
+        std::vector<const char*> k, v;
+        for (std::size_t i = 0; i < owned_k.size(); ++i) {
+            k.push_back(owned_k[i].c_str());
+            v.push_back(owned_v[i].c_str());
+        }
+        k.push_back(nullptr);
+        v.push_back(nullptr);
+        conn_ = PQconnectdbParams(k.data(), v.data(), 0);
+        if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+            std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
+            close();
+            throw DbError("cannot connect: " + trim(msg), true);
+        }
+        // CREATE TABLE IF NOT EXISTS notices and the like are not for stderr.
+        PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    }
+
+    void close() noexcept override {
+        if (conn_) PQfinish(conn_);
+        conn_ = nullptr;
+    }
+
+    bool is_open() const override { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+
+    bool table_exists(const std::string& table) override {
+        std::string quoted = sql::quote_table(Dialect::Pgsql, table);
+        const char* p[] = {quoted.c_str()};
+        Result r(PQexecParams(conn_, "SELECT to_regclass($1) IS NOT NULL", 1, nullptr, p, nullptr, nullptr, 0));
+        check(r, "table lookup");
+        return PQntuples(r.r) == 1 && std::string(PQgetvalue(r.r, 0, 0)) == "t";
+    }
+
+    void exec(const std::string& text) override {
+        Result r(PQexec(conn_, text.c_str()));
+        check(r, "statement");
+    }
+
+    void ensure_marker(const std::string& table) override {
+        exec("CREATE TABLE IF NOT EXISTS " + sql::quote_table(Dialect::Pgsql, table) +
+             " (writer VARCHAR(255) NOT NULL PRIMARY KEY, seq BIGINT NOT NULL, stamp_updated timestamp without time zone)");
+    }
+
+    std::uint64_t read_marker(const std::string& table, const std::string& writer) override {
+        const char* p[] = {writer.c_str()};
+        Result r(PQexecParams(conn_, ("SELECT seq FROM " + sql::quote_table(Dialect::Pgsql, table) + " WHERE writer = $1").c_str(),
+                              1, nullptr, p, nullptr, nullptr, 0));
+        check(r, "marker lookup");
+        return PQntuples(r.r) ? std::strtoull(PQgetvalue(r.r, 0, 0), nullptr, 10) : 0;
+    }
+
+    void commit(const sql::CommitRequest& req) override {
+        exec("BEGIN");
+        try {
+            for (std::size_t i = 0; i < req.groups.size(); ++i) write_group(req, req.groups[i], i);
+            if (!req.marker_table.empty()) {
+                std::string seq = std::to_string(req.seq);
+                const char* p[] = {req.writer_id.c_str(), seq.c_str()};
+                Result r(PQexecParams(conn_,
+                                      ("INSERT INTO " + sql::quote_table(Dialect::Pgsql, req.marker_table) +
+                                       " (writer, seq, stamp_updated) VALUES ($1, $2, localtimestamp) ON CONFLICT (writer) "
+                                       "DO UPDATE SET seq = EXCLUDED.seq, stamp_updated = EXCLUDED.stamp_updated")
+                                          .c_str(),
+                                      2, nullptr, p, nullptr, nullptr, 0));
+                check(r, "marker update");
+            }
+            exec("COMMIT");
+        } catch (...) {
+            if (is_open()) Result(PQexec(conn_, "ROLLBACK"));
+            throw;
+        }
+    }
+
+private:
+    static std::string trim(std::string s) {
+        while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+        for (char& c : s)
+            if (c == '\n') c = ' ';
+        return s;
+    }
+
+    void check(const Result& r, const std::string& what) {
+        ExecStatusType st = r.r ? PQresultStatus(r.r) : PGRES_FATAL_ERROR;
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN) return;
+        throw DbError(what + ": " + trim(PQerrorMessage(conn_)), PQstatus(conn_) != CONNECTION_OK);
+    }
+
+    void write_group(const sql::CommitRequest& req, const sql::RenderedGroup& g, std::size_t index) {
+        using sql::Field;
+        const auto& cols = req.schema.columns;
+        const auto q = [](const std::string& n) { return sql::quote_ident(Dialect::Pgsql, n); };
+        const std::string table = sql::quote_table(Dialect::Pgsql, g.table);
+        std::string names;
+        for (std::size_t i = 0; i < cols.size(); ++i) names += (i ? ", " : "") + q(cols[i].name);
+        if (req.dont_try_update) {
+            load(table, names, req, g);
+            return;
+        }
+        // Serializes writers of this table (two daemons): the merge below is then exact.
+        exec("LOCK TABLE " + table + " IN SHARE ROW EXCLUSIVE MODE");
+        const std::string stage = "flowacct_stage_" + std::to_string(index);
+        std::string ddl = "CREATE TEMP TABLE " + stage + " (";
+        for (std::size_t i = 0; i < cols.size(); ++i) ddl += (i ? ", " : "") + q(cols[i].name) + " " + cols[i].type;
+        exec(ddl + ") ON COMMIT DROP");
+        load(stage, names, req, g);
+        std::string sets, match;
+        for (const auto& c : cols) {
+            const std::string n = q(c.name);
+            switch (c.field) {
+            case Field::Packets: case Field::Bytes: case Field::Flows:
+                sets += (sets.empty() ? "" : ", ") + n + " = t." + n + " + s." + n;
+                break;
+            case Field::TcpFlags: sets += (sets.empty() ? "" : ", ") + n + " = t." + n + " | s." + n; break;
+            case Field::StampUpdated: sets += (sets.empty() ? "" : ", ") + n + " = s." + n; break;
+            default: break;
+            }
+            if (c.key) match += (match.empty() ? "" : " AND ") + std::string("t.") + n + " = s." + n;
+        }
+        exec("UPDATE " + table + " AS t SET " + sets + " FROM " + stage + " AS s WHERE " + match);
+        exec("INSERT INTO " + table + " (" + names + ") SELECT " + names + " FROM " + stage +
+             " AS s WHERE NOT EXISTS (SELECT 1 FROM " + table + " AS t WHERE " + match + ")");
+    }
+
+    // Loads the group's rows into `target` (a quoted or temporary table name).
+    void load(const std::string& target, const std::string& names, const sql::CommitRequest& req,
+              const sql::RenderedGroup& g) {
+        if (s_.use_copy) {
+            Result start(PQexec(conn_, ("COPY " + target + " (" + names + ") FROM STDIN").c_str()));
+            check(start, "copy into " + g.table);
+            std::string buf;
+            buf.reserve(1 << 20);
+            bool ok = true;
+            for (std::size_t row = 0; row < g.rows() && ok; ++row) {
+                for (std::size_t c = 0; c < g.columns; ++c) {
+                    if (c) buf.push_back('\t');
+                    copy_escape(g.cell(row, c), buf);
+                }
+                buf.push_back('\n');
+                if (buf.size() >= (1 << 20)) {
+                    ok = PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) == 1;
+                    buf.clear();
+                }
+            }
+            if (ok && !buf.empty()) ok = PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) == 1;
+            if (PQputCopyEnd(conn_, ok ? nullptr : "flowacct: copy aborted") != 1)
+                throw DbError("copy end: " + trim(PQerrorMessage(conn_)), PQstatus(conn_) != CONNECTION_OK);
+            for (;;) {
+                PGresult* r = PQgetResult(conn_);
+                if (!r) break;
+                Result owned(r);
+                check(owned, "copy into " + g.table);
+            }
+            return;
+        }
+        // Bound multi-row INSERTs: at most 65535 parameters per statement.
+        const std::size_t ncols = g.columns;
+        const std::size_t per_stmt = std::max<std::size_t>(1, std::min<std::size_t>(1000, 65535 / ncols));
+        std::vector<const char*> params;
+        for (std::size_t first = 0; first < g.rows(); first += per_stmt) {
+            std::size_t n = std::min(per_stmt, g.rows() - first);
+            std::string text = "INSERT INTO " + target + " (" + names + ") VALUES ";
+            params.clear();
+            for (std::size_t r = 0; r < n; ++r) {
+                text += r ? ",(" : "(";
+                for (std::size_t c = 0; c < ncols; ++c) {
+                    text += (c ? ",$" : "$") + std::to_string(r * ncols + c + 1);
+                    params.push_back(g.cell(first + r, c).c_str());
+                }
+                text += ")";
+            }
+            Result res(PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr, params.data(),
+                                    nullptr, nullptr, 0));
+            check(res, "insert into " + g.table);
+        }
+        (void)req;
+    }
+
+    PgSettings s_;
+    PGconn* conn_ = nullptr;
+};
+
+PgSettings settings(const sdk::Context& ctx) {
+    const auto& c = ctx.config();
+    PgSettings s;
+    s.host = c.str("sql_host");
+    if (c.has("sql_port")) {
+        std::int64_t port = c.integer("sql_port");
+        if (port <= 0 || port > 65535) throw sdk::Error("expected a port 1 to 65535", "sql_port");
+        s.port = std::to_string(port);
+    }
+    s.db = c.str("sql_db", "pmacct");
+    s.user = c.str("sql_user", "pmacct");
+    s.password = sql::read_password(c);
+    s.use_copy = c.boolean("sql_use_copy", true);
+    return s;
+}
+
+class PgsqlOutput final : public sql::SqlOutput {
+public:
+    explicit PgsqlOutput(const sdk::Context& ctx)
+        : SqlOutput(ctx, Dialect::Pgsql, std::make_unique<PgBackend>(settings(ctx))) {}
+};
+
+} // namespace
+
+FLOWACCT_MODULE(Output, PgsqlOutput, "pgsql", "0.1.0", "Aggregated rows into PostgreSQL tables (pmacct's pgsql plugin)",
+                kKeys)
