@@ -63,7 +63,7 @@ struct StageRule {
 };
 const std::vector<StageRule>& stage_rules() {
     static const std::vector<StageRule> rules = {
-        {"networks", {"networks_file"}},
+        {"networks", {"networks_file", "networks_mask"}},
         {"pretag", {"pre_tag_map", "pre_tag_filter", "pre_tag2_filter", "pre_tag_label_filter"}},
         {"ports", {"ports_file"}},
         {"classify", {"classifiers"}},
@@ -358,7 +358,9 @@ void Host::load() {
 }
 
 void Host::create_instances() {
-    bool want_payload = model_.find_global("classifiers") != nullptr;
+    bool want_payload = false;
+    for (const auto& d : plugin_decls_)
+        if (model_.find("classifiers", d.instance)) want_payload = true;
     pool_ = std::make_unique<BatchPool>(want_payload ? kPayloadBytesPerRecord : 0);
 
     for (const auto& d : plugin_decls_) {
@@ -399,7 +401,7 @@ void Host::create_instances() {
     }
 
     // Inputs may skip per-flow state (pmacctd's flow table) when no pipeline counts flows.
-    bool flows_needed = want_payload;
+    bool flows_needed = false;
     for (const auto& d : plugin_decls_) {
         if (const Setting* s = model_.find("aggregate", d.instance))
             for (const auto& p : split_list(s->value))

@@ -67,15 +67,23 @@ public:
           hashes_(kChunk * 2),
           owner_(kChunk * 2) {
         const auto& c = ctx.config();
-        refresh_s_ = c.has("sql_refresh_time") ? c.duration_s("sql_refresh_time")
-                     : c.has("print_refresh_time") ? c.duration_s("print_refresh_time")
-                                                    : 0;
-        if (refresh_s_ == 0) {
-            std::uint64_t out_default = static_cast<std::uint64_t>(c.integer("__output_refresh_s", 0));
-            refresh_s_ = out_default ? out_default : 60;
+        // pmacct's spellings belong to their plugins: print_* to print, sql_* to the SQL outputs.
+        // Other outputs take either spelling for history; the memory table refreshes on its own
+        // default (1 s) so that a global print_refresh_time does not hold its rows back.
+        const std::string out = c.str("__output");
+        const bool is_sql = out == "pgsql" || out == "mysql" || out == "sqlite3";
+        const bool use_sql = out != "print";
+        const bool use_print = !is_sql;
+        std::uint64_t out_default = static_cast<std::uint64_t>(c.integer("__output_refresh_s", 0));
+        refresh_s_ = 0;
+        if (out != "memory") {
+            if (use_sql && c.has("sql_refresh_time")) refresh_s_ = c.duration_s("sql_refresh_time");
+            else if (use_print && c.has("print_refresh_time")) refresh_s_ = c.duration_s("print_refresh_time");
         }
-        std::string roundoff = c.has("sql_history_roundoff") ? c.str("sql_history_roundoff")
-                                                             : c.str("print_history_roundoff");
+        if (refresh_s_ == 0) refresh_s_ = out_default ? out_default : 60;
+        std::string roundoff = use_sql && c.has("sql_history_roundoff") ? c.str("sql_history_roundoff")
+                               : use_print                              ? c.str("print_history_roundoff")
+                                                                        : std::string();
         if (!roundoff.empty()) {
             if (roundoff.find_first_not_of("mhdwM") != std::string::npos)
                 throw sdk::Error("expected a combination of m, h, d, w, M, got '" + roundoff + "'",
@@ -186,7 +194,11 @@ public:
 private:
     static std::uint64_t history(const sdk::Context& ctx) {
         const auto& c = ctx.config();
-        std::uint64_t h = c.has("sql_history") ? c.duration_s("sql_history") : c.duration_s("print_history", 0);
+        const std::string out = c.str("__output");
+        const bool is_sql = out == "pgsql" || out == "mysql" || out == "sqlite3";
+        std::uint64_t h = out != "print" && c.has("sql_history") ? c.duration_s("sql_history")
+                          : !is_sql                              ? c.duration_s("print_history", 0)
+                                                                 : 0;
         if (h > 0 && h < 60)
             throw sdk::Error("bins shorter than one minute are not supported; expected 1m or more",
                              c.has("sql_history") ? "sql_history" : "print_history");
