@@ -34,6 +34,18 @@ inline std::uint64_t hash_key(const std::uint8_t* key, std::uint32_t size) {
     return h;
 }
 
+// Keys are a multiple of 8 bytes: a word loop the compiler inlines beats a call to memcmp.
+inline bool keys_equal(const std::uint8_t* a, const std::uint8_t* b, std::uint32_t size) {
+    std::uint64_t diff = 0;
+    for (std::uint32_t i = 0; i < size; i += 8) {
+        std::uint64_t x, y;
+        std::memcpy(&x, a + i, 8);
+        std::memcpy(&y, b + i, 8);
+        diff |= x ^ y;
+    }
+    return diff == 0;
+}
+
 class AggTable {
 public:
     explicit AggTable(std::uint32_t key_size, std::size_t initial_slots = 1 << 12)
@@ -64,7 +76,7 @@ public:
             if (s == 0) break;
             if ((s & 0xFFFFFFFF00000000ull) == tag) {
                 std::uint8_t* e = entry(static_cast<std::uint32_t>(s) - 1);
-                if (std::memcmp(e, key, key_size_) == 0) return *reinterpret_cast<Counters*>(e + key_size_);
+                if (keys_equal(e, key, key_size_)) return *reinterpret_cast<Counters*>(e + key_size_);
             }
             i = (i + 1) & mask_;
         }
