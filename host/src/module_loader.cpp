@@ -103,6 +103,7 @@ const char* package_of(const std::string& name) {
     if (name == "pgsql") return "flowacct-pgsql";
     if (name == "mysql") return "flowacct-mysql";
     if (name == "sqlite3") return "flowacct-sqlite3";
+    if (name == "classify") return "flowacct-classifiers";
     return nullptr;
 }
 
