@@ -24,10 +24,8 @@
 
 #include "netflow_decoder.hpp" // Decoder, RecordSink
 #include "templates_file.hpp"  // load_templates, save_templates
-#ifdef FLOWACCT_NETFLOW_SAVEFILE
 #include "packet_decode.hpp"   // packet::decode_frame
 #include "savefile.hpp"        // packet::SavefileReader
-#endif
 
 namespace {
 
@@ -182,9 +180,7 @@ public:
         stop_.store(true, std::memory_order_relaxed);
         const std::uint64_t one = 1;
         [[maybe_unused]] auto w = ::write(wake_fd_, &one, sizeof one);
-#ifdef FLOWACCT_NETFLOW_SAVEFILE
         if (reader_) reader_->request_stop();
-#endif
     }
 
 private:
@@ -389,7 +385,6 @@ private:
         return ex;
     }
 
-#ifdef FLOWACCT_NETFLOW_SAVEFILE
     void open_savefile(const sdk::Config& cfg) {
         flowacct::packet::SavefileOptions o;
         o.path = savefile_;
@@ -423,19 +418,13 @@ private:
             ex.port = pkt.src_port;
             r.decoder->decode(l4.payload, l4.payload_len, ex, f.ts_us, sink);
             maybe_save(r, false);
-        });
+        }, [&] { sink.flush(); }); // before pcap_savefile_wait holds the input
         sink.flush();
         if (reader_->ended_truncated()) ctx_.warn("savefile " + savefile_ + " ends with a truncated record");
         return end == flowacct::packet::SavefileReader::End::Finished ? FA_EOF : FA_OK;
     }
     std::unique_ptr<flowacct::packet::SavefileReader> reader_;
     std::uint64_t* not_udp_ = nullptr;
-#else
-    void open_savefile(const sdk::Config&) {
-        throw sdk::Error("this build has no savefile support (flowacct_packet missing)", "pcap_savefile");
-    }
-    fa_status replay() { return FA_ERROR; }
-#endif
 
     sdk::Context ctx_;
     HostCounters counters_;
