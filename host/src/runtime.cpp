@@ -406,7 +406,6 @@ void Host::create_instances() {
         if (const Setting* s = model_.find("aggregate", d.instance))
             for (const auto& p : split_list(s->value))
                 if (to_lower(p) == "flows") flows_needed = true;
-        if (aggregator_for(d) != "hash") flows_needed = true;
     }
     std::uint32_t index = 0;
     for (const auto& d : input_decls_) {

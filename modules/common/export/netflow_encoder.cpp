@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// NetFlow v5 (Cisco), v9 (RFC 3954) and IPFIX (RFC 7011) datagram building.
+#include "netflow_encoder.hpp"
+
+#include <cstring>  // std::memcpy
+
+namespace flowacct::exporter {
+
+namespace {
+
+struct Field {
+    std::uint16_t id;
+    std::uint16_t len;
+};
+
+// Data templates. The last group differs per version: uptime (v9) or absolute ms (IPFIX), and the
+// sampler id (v9 FLOW_SAMPLER_ID 48, IPFIX selectorId 302).
+constexpr Field kV4Fields[] = {{8, 4},  {12, 4}, {15, 4}, {7, 2},  {11, 2}, {4, 1},  {5, 1},
+                               {6, 1},  {9, 1},  {13, 1}, {10, 4}, {14, 4}, {16, 4}, {17, 4},
+                               {58, 2}, {56, 6}, {80, 6}, {1, 8},  {2, 8}};
+constexpr Field kV6Fields[] = {{27, 16}, {28, 16}, {62, 16}, {7, 2},  {11, 2}, {4, 1},  {5, 1},
+                               {6, 1},   {29, 1},  {30, 1},  {10, 4}, {14, 4}, {16, 4}, {17, 4},
+                               {58, 2},  {56, 6},  {80, 6},  {1, 8},  {2, 8}};
+constexpr Field kV9Tail[] = {{22, 4}, {21, 4}, {48, 2}};
+constexpr Field kIpfixTail[] = {{152, 8}, {153, 8}, {302, 2}};
+
+constexpr std::size_t kV5Header = 24, kV5Record = 48, kV5MaxFlows = 30;
+constexpr std::size_t kV9Header = 20, kIpfixHeader = 16;
+
+constexpr std::size_t record_len(const Field* f, std::size_t n, const Field* tail) {
+    std::size_t s = 0;
+    for (std::size_t i = 0; i < n; ++i) s += f[i].len;
+    for (std::size_t i = 0; i < 3; ++i) s += tail[i].len;
+    return s;
+}
+constexpr std::size_t kNf = sizeof kV4Fields / sizeof kV4Fields[0];
+static_assert(sizeof kV6Fields / sizeof kV6Fields[0] == kNf, "both templates have the same shape");
+
+std::uint32_t clamp32(std::uint64_t v) { return v > 0xffffffffull ? 0xffffffffu : static_cast<std::uint32_t>(v); }
+
+} // namespace
+
+NetflowEncoder::NetflowEncoder(const NetflowConfig& config, DatagramSink& sink)
+    : cfg_(config), sink_(sink), w_(buf_, config.max_datagram < sizeof buf_ ? config.max_datagram : sizeof buf_) {
+    if (cfg_.refresh_packets == 0) cfg_.refresh_packets = 1;
+}
+
+std::uint32_t NetflowEncoder::uptime_ms(std::uint64_t t_us) const {
+    return static_cast<std::uint32_t>((t_us > boot_us_ ? t_us - boot_us_ : 0) / 1000);
+}
+
+std::uint16_t NetflowEncoder::sampler_for(std::uint32_t rate, bool& is_new) {
+    if (rate == 0) rate = 1;
+    is_new = false;
+    for (std::size_t i = 0; i < rate_count_; ++i)
+        if (rates_[i] == rate) return static_cast<std::uint16_t>(i + 1);
+    if (rate_count_ == kMaxRates) return 0; // sampler 0: not announced, the collector keeps its default
+    rates_[rate_count_++] = rate;
+    is_new = true;
+    return static_cast<std::uint16_t>(rate_count_);
+}
+
+void NetflowEncoder::begin(std::uint64_t now_us) {
+    w_.reset();
+    open_ = true;
+    records_ = data_records_ = 0;
+    set_kind_ = kNone;
+    export_us_ = now_us;
+    const std::size_t header = cfg_.version == 5 ? kV5Header : cfg_.version == 9 ? kV9Header : kIpfixHeader;
+    w_.zeros(header); // filled by flush()
+    if (cfg_.version == 5) return;
+    if (!templates_due_ && (since_templates_ >= cfg_.refresh_packets || now_us >= templates_at_us_ + cfg_.refresh_us))
+        templates_due_ = true;
+    if (templates_due_) write_templates();
+    ++since_templates_;
+}
+
+void NetflowEncoder::close_set() {
+    if (set_kind_ == kNone) return;
+    if (cfg_.version == 9)
+        while ((w_.size() - set_start_) % 4) w_.u8(0); // RFC 3954: flowsets end on 32 bits
+    w_.patch16(set_start_ + 2, static_cast<std::uint16_t>(w_.size() - set_start_));
+    set_kind_ = kNone;
+}
+
+void NetflowEncoder::write_templates() {
+    const bool v9 = cfg_.version == 9;
+    const Field* tail = v9 ? kV9Tail : kIpfixTail;
+    // Data templates.
+    std::size_t at = w_.size();
+    w_.u16(v9 ? 0 : 2);
+    w_.u16(0);
+    for (int t = 0; t < 2; ++t) {
+        const Field* f = t == 0 ? kV4Fields : kV6Fields;
+        w_.u16(static_cast<std::uint16_t>(t == 0 ? kV4 : kV6));
+        w_.u16(static_cast<std::uint16_t>(kNf + 3));
+        for (std::size_t i = 0; i < kNf; ++i) w_.u16(f[i].id), w_.u16(f[i].len);
+        for (std::size_t i = 0; i < 3; ++i) w_.u16(tail[i].id), w_.u16(tail[i].len);
+        ++records_;
+    }
+    w_.patch16(at + 2, static_cast<std::uint16_t>(w_.size() - at));
+    // Options template: sampler id -> interval.
+    at = w_.size();
+    if (v9) {
+        w_.u16(1);
+        w_.u16(0);
+        w_.u16(258);
+        w_.u16(4);  // scope bytes: System
+        w_.u16(12); // option field bytes
+        w_.u16(1), w_.u16(4);   // scope System (the source id)
+        w_.u16(48), w_.u16(2);  // FLOW_SAMPLER_ID
+        w_.u16(49), w_.u16(1);  // FLOW_SAMPLER_MODE
+        w_.u16(50), w_.u16(4);  // FLOW_SAMPLER_RANDOM_INTERVAL
+        while ((w_.size() - at) % 4) w_.u8(0);
+    } else {
+        w_.u16(3);
+        w_.u16(0);
+        w_.u16(258);
+        w_.u16(3); // fields
+        w_.u16(1); // scope fields
+        w_.u16(302), w_.u16(2); // selectorId (scope)
+        w_.u16(305), w_.u16(4); // samplingPacketInterval: 1 packet taken...
+        w_.u16(306), w_.u16(4); // samplingPacketSpace: ...then N-1 skipped
+    }
+    w_.patch16(at + 2, static_cast<std::uint16_t>(w_.size() - at));
+    ++records_;
+    // Options data: one record per known rate (at most kMaxRates, 11 or 10 bytes each).
+    if (rate_count_) {
+        at = w_.size();
+        w_.u16(258);
+        w_.u16(0);
+        for (std::size_t i = 0; i < rate_count_; ++i) {
+            if (v9) {
+                w_.u32(cfg_.domain);
+                w_.u16(static_cast<std::uint16_t>(i + 1));
+                w_.u8(2); // random sampling
+                w_.u32(rates_[i]);
+            } else {
+                w_.u16(static_cast<std::uint16_t>(i + 1));
+                w_.u32(1);
+                w_.u32(rates_[i] - 1);
+            }
+            ++records_;
+            ++data_records_;
+        }
+        if (v9) while ((w_.size() - at) % 4) w_.u8(0);
+        w_.patch16(at + 2, static_cast<std::uint16_t>(w_.size() - at));
+    }
+    templates_due_ = false;
+    since_templates_ = 0;
+    templates_at_us_ = export_us_;
+    ++stats_.templates_sent;
+}
+
+bool NetflowEncoder::add(const fa_record& f, std::uint64_t now_us) {
+    if (f.ip_version != 4 && f.ip_version != 6) {
+        ++stats_.dropped_non_ip;
+        return false;
+    }
+    const bool v6 = f.ip_version == 6;
+    if (!booted_) {
+        // sysUptime zero an hour before the first flow (or now), so that uptimes of the flows
+        // replayed from a capture or re-exported from a collector stay positive.
+        std::uint64_t first = f.time_start_us && f.time_start_us < now_us ? f.time_start_us : now_us;
+        boot_us_ = first > 3600ull * 1000000 ? first - 3600ull * 1000000 : 0;
+        booted_ = true;
+    }
+    if (cfg_.version == 5) {
+        if (v6) {
+            ++stats_.dropped_ipv6_v5;
+            return false;
+        }
+        std::uint32_t rate = f.sampling_rate ? f.sampling_rate : 1;
+        if (open_ && (records_ == kV5MaxFlows || rate != v5_rate_ || w_.room() < kV5Record)) flush(now_us);
+        if (!open_) {
+            begin(now_us);
+            v5_rate_ = rate;
+        }
+        write_record_v5(f);
+    } else {
+        bool is_new = false;
+        std::uint16_t sampler = sampler_for(f.sampling_rate, is_new);
+        if (is_new) {
+            // The collector must learn the new sampler before the record that names it.
+            if (open_) flush(now_us);
+            templates_due_ = true;
+        }
+        if (!open_) begin(now_us);
+        const SetKind want = v6 ? kV6 : kV4;
+        const std::size_t rec = cfg_.version == 9 ? record_len(v6 ? kV6Fields : kV4Fields, kNf, kV9Tail)
+                                                  : record_len(v6 ? kV6Fields : kV4Fields, kNf, kIpfixTail);
+        std::size_t need = rec + (set_kind_ == want ? 0 : 4 + 3);
+        if (cfg_.version == 9) need += 3; // padding when the set is closed
+        if (w_.room() < need) {
+            flush(now_us);
+            begin(now_us);
+        }
+        if (set_kind_ != want) {
+            close_set();
+            set_start_ = w_.size();
+            w_.u16(want);
+            w_.u16(0);
+            set_kind_ = want;
+        }
+        write_record(f, v6, sampler);
+        ++data_records_;
+    }
+    ++records_;
+    ++stats_.flows;
+    if (f.time_end_us > export_us_) export_us_ = f.time_end_us;
+    if (now_us > export_us_) export_us_ = now_us;
+    return true;
+}
+
+void NetflowEncoder::write_record_v5(const fa_record& f) {
+    w_.bytes(f.src_ip + 12, 4);
+    w_.bytes(f.dst_ip + 12, 4);
+    w_.bytes(f.nexthop + 12, 4);
+    w_.u16(static_cast<std::uint16_t>(f.in_iface));
+    w_.u16(static_cast<std::uint16_t>(f.out_iface));
+    w_.u32(clamp32(f.packets));
+    w_.u32(clamp32(f.bytes));
+    w_.u32(uptime_ms(f.time_start_us ? f.time_start_us : f.time_end_us));
+    w_.u32(uptime_ms(f.time_end_us));
+    w_.u16(f.src_port);
+    w_.u16(f.dst_port);
+    w_.u8(0);
+    w_.u8(f.tcp_flags);
+    w_.u8(f.proto);
+    w_.u8(f.tos);
+    w_.u16(static_cast<std::uint16_t>(f.src_as));
+    w_.u16(static_cast<std::uint16_t>(f.dst_as));
+    w_.u8(f.src_mask);
+    w_.u8(f.dst_mask);
+    w_.u16(0);
+}
+
+void NetflowEncoder::write_record(const fa_record& f, bool v6, std::uint16_t sampler) {
+    if (v6) {
+        w_.bytes(f.src_ip, 16);
+        w_.bytes(f.dst_ip, 16);
+        w_.bytes(f.nexthop, 16);
+    } else {
+        w_.bytes(f.src_ip + 12, 4);
+        w_.bytes(f.dst_ip + 12, 4);
+        w_.bytes(f.nexthop + 12, 4);
+    }
+    w_.u16(f.src_port);
+    w_.u16(f.dst_port);
+    w_.u8(f.proto);
+    w_.u8(f.tos);
+    w_.u8(f.tcp_flags);
+    w_.u8(f.src_mask);
+    w_.u8(f.dst_mask);
+    w_.u32(f.in_iface);
+    w_.u32(f.out_iface);
+    w_.u32(f.src_as);
+    w_.u32(f.dst_as);
+    w_.u16(f.vlan);
+    w_.bytes(f.src_mac, 6);
+    w_.bytes(f.dst_mac, 6);
+    w_.u64(f.bytes);
+    w_.u64(f.packets);
+    const std::uint64_t start = f.time_start_us ? f.time_start_us : f.time_end_us;
+    if (cfg_.version == 9) {
+        w_.u32(uptime_ms(start));
+        w_.u32(uptime_ms(f.time_end_us));
+    } else {
+        w_.u64(start / 1000);
+        w_.u64(f.time_end_us / 1000);
+    }
+    w_.u16(sampler);
+}
+
+void NetflowEncoder::flush(std::uint64_t now_us) {
+    if (!open_) return;
+    open_ = false;
+    if (records_ == 0) return;
+    close_set();
+    if (now_us > export_us_) export_us_ = now_us;
+    const std::uint32_t secs = static_cast<std::uint32_t>(export_us_ / 1000000);
+    if (cfg_.version == 5) {
+        w_.patch16(0, 5);
+        w_.patch16(2, static_cast<std::uint16_t>(records_));
+        w_.patch32(4, uptime_ms(export_us_));
+        w_.patch32(8, secs);
+        w_.patch32(12, static_cast<std::uint32_t>(export_us_ % 1000000) * 1000);
+        w_.patch32(16, sequence_);
+        buf_[20] = cfg_.engine_type;
+        buf_[21] = cfg_.engine_id;
+        const std::uint32_t interval = v5_rate_ > 1 ? (v5_rate_ < 0x3fff ? v5_rate_ : 0x3fff) : 0;
+        w_.patch16(22, static_cast<std::uint16_t>(interval ? (0x4000 | interval) : 0));
+        sequence_ += records_;
+    } else if (cfg_.version == 9) {
+        w_.patch16(0, 9);
+        w_.patch16(2, static_cast<std::uint16_t>(records_));
+        w_.patch32(4, uptime_ms(export_us_));
+        w_.patch32(8, secs);
+        w_.patch32(12, sequence_);
+        w_.patch32(16, cfg_.domain);
+        ++sequence_;
+    } else {
+        w_.patch16(0, 10);
+        w_.patch16(2, static_cast<std::uint16_t>(w_.size()));
+        w_.patch32(4, secs);
+        w_.patch32(8, sequence_);
+        w_.patch32(12, cfg_.domain);
+        sequence_ += data_records_;
+    }
+    if (!w_.ok()) return; // cannot happen by construction; never send a torn datagram
+    ++stats_.datagrams;
+    sink_.datagram(buf_, w_.size());
+}
+
+} // namespace flowacct::exporter

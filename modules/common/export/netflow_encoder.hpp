@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// NetFlow v5 / v9 / IPFIX encoder: flows in, datagrams out through a sink. No I/O, no clocks.
+#pragma once
+
+#include <cstddef>  // std::size_t
+#include <cstdint>  // std::uint8_t .. std::uint64_t
+
+#include <flowacct/abi.h> // fa_record
+
+#include "wire_writer.hpp" // WireWriter
+
+namespace flowacct::exporter {
+
+/// Receives finished datagrams. Called on the encoder's thread; the bytes are valid during the
+/// call only.
+class DatagramSink {
+public:
+    virtual ~DatagramSink() = default;
+    virtual void datagram(const std::uint8_t* data, std::size_t len) = 0;
+};
+
+struct NetflowConfig {
+    int version = 10;                 // 5, 9 or 10 (IPFIX)
+    std::uint8_t engine_type = 0;     // v5 header
+    std::uint8_t engine_id = 0;       // v5 header
+    std::uint32_t domain = 0;         // v9 source id / IPFIX observation domain
+    std::size_t max_datagram = 1400;  // UDP payload bound (fits a 1500-byte MTU over IPv6)
+    std::uint32_t refresh_packets = 20;          // templates resent every N datagrams...
+    std::uint64_t refresh_us = 60ull * 1000000;  // ...or after this long, whichever first
+};
+
+struct NetflowStats {
+    std::uint64_t datagrams = 0;
+    std::uint64_t flows = 0;
+    std::uint64_t templates_sent = 0;   // template refreshes (each sends every template)
+    std::uint64_t dropped_ipv6_v5 = 0;  // IPv6 flows cannot travel in v5
+    std::uint64_t dropped_non_ip = 0;
+};
+
+/// Builds datagrams of one version. One thread (the pipeline's). Datagrams never exceed
+/// max_datagram bytes (v5: 30 flows). Sequence numbers: v5 flows, v9 datagrams, IPFIX data
+/// records (options records included) sent before the datagram. Templates (IPv4 id 256, IPv6
+/// 257, sampling options 258) open the first datagram and are refreshed; the options data map
+/// sampler id -> sampling interval for every rate the flows carried (rate 0 is announced as 1).
+class NetflowEncoder {
+public:
+    NetflowEncoder(const NetflowConfig& config, DatagramSink& sink);
+
+    /// Appends one flow (times and counters from the record). `now_us` is the export time on
+    /// the same base as the flow times. Returns false when the flow cannot be encoded (counted).
+    bool add(const fa_record& flow, std::uint64_t now_us);
+    /// Sends the datagram being built, if any.
+    void flush(std::uint64_t now_us);
+    const NetflowStats& stats() const { return stats_; }
+
+private:
+    static constexpr std::size_t kMaxRates = 64;
+    enum SetKind : std::uint16_t { kNone = 0, kV4 = 256, kV6 = 257 };
+
+    std::uint16_t sampler_for(std::uint32_t rate, bool& is_new);
+    void begin(std::uint64_t now_us);
+    void close_set();
+    void write_templates();
+    void write_record_v5(const fa_record& f);
+    void write_record(const fa_record& f, bool v6, std::uint16_t sampler);
+    std::uint32_t uptime_ms(std::uint64_t t_us) const;
+
+    NetflowConfig cfg_;
+    DatagramSink& sink_;
+    std::uint8_t buf_[1500];
+    WireWriter w_;
+    bool open_ = false;
+    std::size_t set_start_ = 0;
+    SetKind set_kind_ = kNone;
+    std::uint32_t records_ = 0;       // records in this datagram (v9: templates included)
+    std::uint32_t data_records_ = 0;  // data records in this datagram (IPFIX sequence)
+    std::uint32_t v5_rate_ = 0;
+    std::uint64_t export_us_ = 0;     // latest of now and the flows' ends in this datagram
+    std::uint64_t boot_us_ = 0;       // sysUptime zero (v5/v9)
+    bool booted_ = false;
+    std::uint32_t sequence_ = 0;
+    bool templates_due_ = true;
+    std::uint32_t since_templates_ = 0;
+    std::uint64_t templates_at_us_ = 0;
+    std::uint32_t rates_[kMaxRates] = {};
+    std::size_t rate_count_ = 0;
+    NetflowStats stats_;
+};
+
+} // namespace flowacct::exporter

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Non-blocking UDP sender and receiver-address parsing.
+#include "udp_sender.hpp"
+
+#include <arpa/inet.h>  // inet_ntop
+#include <fcntl.h>      // fcntl, O_NONBLOCK
+#include <netdb.h>      // getaddrinfo
+#include <netinet/in.h> // sockaddr_in, sockaddr_in6
+#include <unistd.h>     // close
+
+#include <cerrno>     // errno
+#include <cstring>    // std::memcpy, std::strerror
+#include <stdexcept>  // std::runtime_error
+
+namespace flowacct::exporter {
+
+bool parse_endpoint(const std::string& text, sockaddr_storage& out, socklen_t& len, std::string& error) {
+    std::string host, port;
+    if (!text.empty() && text[0] == '[') {
+        std::size_t close = text.find(']');
+        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            error = "expected [IPv6]:port, got '" + text + "'";
+            return false;
+        }
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        std::size_t colon = text.rfind(':');
+        if (colon == std::string::npos || text.find(':') != colon) {
+            error = "expected address:port (IPv6 as [addr]:port), got '" + text + "'";
+            return false;
+        }
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+    }
+    if (host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+        port.size() > 5 || std::stoul(port) == 0 || std::stoul(port) > 65535) {
+        error = "expected address:port with a port 1-65535, got '" + text + "'";
+        return false;
+    }
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_family = AF_UNSPEC;
+    addrinfo* res = nullptr;
+    int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+    if (rc != 0 || !res) {
+        error = "cannot resolve '" + host + "': " + gai_strerror(rc);
+        return false;
+    }
+    std::memcpy(&out, res->ai_addr, res->ai_addrlen);
+    len = static_cast<socklen_t>(res->ai_addrlen);
+    freeaddrinfo(res);
+    return true;
+}
+
+UdpSender::UdpSender(const sockaddr_storage& to, socklen_t to_len, const std::string& source_ip)
+    : to_(to), to_len_(to_len) {
+    fd_ = ::socket(to.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    if (!source_ip.empty()) {
+        sockaddr_storage src{};
+        socklen_t slen = 0;
+        if (to.ss_family == AF_INET) {
+            auto* a = reinterpret_cast<sockaddr_in*>(&src);
+            a->sin_family = AF_INET;
+            if (inet_pton(AF_INET, source_ip.c_str(), &a->sin_addr) != 1) slen = 0;
+            else slen = sizeof *a;
+        } else {
+            auto* a = reinterpret_cast<sockaddr_in6*>(&src);
+            a->sin6_family = AF_INET6;
+            if (inet_pton(AF_INET6, source_ip.c_str(), &a->sin6_addr) != 1) slen = 0;
+            else slen = sizeof *a;
+        }
+        if (slen == 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&src), slen) != 0) {
+            int e = errno;
+            ::close(fd_);
+            fd_ = -1;
+            throw std::runtime_error("cannot use source address '" + source_ip + "'" +
+                                     (slen ? std::string(": ") + std::strerror(e)
+                                           : std::string(": not an address of the receiver's family")));
+        }
+    }
+}
+
+UdpSender::~UdpSender() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+bool UdpSender::send(const void* data, std::size_t len) {
+    ssize_t n = ::sendto(fd_, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to_), to_len_);
+    return n == static_cast<ssize_t>(len);
+}
+
+std::string UdpSender::local() const {
+    sockaddr_storage a{};
+    socklen_t l = sizeof a;
+    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &l) != 0) return "?";
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (a.ss_family == AF_INET) {
+        auto* s = reinterpret_cast<sockaddr_in*>(&a);
+        inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+        port = ntohs(s->sin_port);
+    } else {
+        auto* s = reinterpret_cast<sockaddr_in6*>(&a);
+        inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+        port = ntohs(s->sin6_port);
+    }
+    return std::string(host) + ":" + std::to_string(port);
+}
+
+} // namespace flowacct::exporter
