@@ -246,8 +246,10 @@ std::shared_ptr<PretagMap> PretagMap::parse(std::string_view text, const std::st
     maptext::for_each_line(text, [&](std::size_t line_no, std::string_view line) {
         Rule rule;
         rule.line = line_no;
-        for (auto [key_sv, value] : tokenize(line, name, line_no)) {
-            std::string key(key_sv);
+        for (const auto& token : tokenize(line, name, line_no)) {
+            // Not a structured binding: clang before 16 cannot capture one in the lambdas below.
+            const std::string_view value = token.second;
+            std::string key(token.first);
             for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
             if (key == "id") key = "set_tag";
             else if (key == "id2") key = "set_tag2";

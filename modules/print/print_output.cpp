@@ -40,6 +40,9 @@ public:
             throw sdk::Error("$ variables in print_output_file are not supported yet; strftime variables are",
                              "print_output_file");
         rows_written_ = ctx.counter("rows_written");
+        // The aggregator owns print_refresh_time; the interval also tells which purges share a file.
+        std::uint64_t refresh_s = ctx.config().duration_s("print_refresh_time", 60);
+        window_us_ = (refresh_s ? refresh_s : 60) * 1'000'000;
     }
 
     ~PrintOutput() override { close(); }
@@ -63,24 +66,38 @@ public:
 
 private:
     void open(const fa_row_batch& rows) {
-        if (path_.empty() || path_ == "-") {
-            file_ = stdout;
-        } else {
+        std::string name = "-";
+        if (!path_.empty() && path_ != "-") {
             std::uint64_t t_us = rows.history_s ? rows.rows[0].stamp_inserted_us : ctx_.wall_us();
             std::time_t t = static_cast<std::time_t>(t_us / 1'000'000);
             std::tm tm{};
             localtime_r(&t, &tm);
-            char name[4096];
-            if (std::strftime(name, sizeof name, path_.c_str(), &tm) == 0)
+            char buf[4096];
+            if (std::strftime(buf, sizeof buf, path_.c_str(), &tm) == 0)
                 throw sdk::Error("print_output_file expands to nothing or is too long", "print_output_file");
+            name = buf;
+        }
+        // Rows of one refresh interval may come in several purges (an early purge when the table is
+        // full, or the passthrough aggregator): they continue the interval's file instead of
+        // rewriting it, and the header is written once.
+        const std::uint64_t now = ctx_.monotonic_us();
+        const bool continuing = name == window_name_ && now - window_start_us_ < window_us_;
+        if (!continuing) {
+            window_name_ = name;
+            window_start_us_ = now;
+        }
+        if (name == "-") {
+            file_ = stdout;
+        } else {
             std::filesystem::path p(name);
             std::error_code ec;
             if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
             mode_t old = umask(077);
-            file_ = std::fopen(name, append_ ? "a" : "w");
+            file_ = std::fopen(name.c_str(), append_ || continuing ? "a" : "w");
             umask(old);
-            if (!file_) throw sdk::Error(std::string("cannot open ") + name + " for writing");
+            if (!file_) throw sdk::Error("cannot open " + name + " for writing");
         }
+        if (continuing) return;
         std::string head;
         if (markers_) head += "--START (" + std::to_string(ctx_.wall_us() / 1'000'000) + ")--\n";
         formatter_.header(rows, head);
@@ -101,6 +118,9 @@ private:
     bool append_;
     bool markers_;
     std::FILE* file_ = nullptr;
+    std::string window_name_;         // file of the current refresh interval
+    std::uint64_t window_start_us_ = 0;
+    std::uint64_t window_us_ = 60'000'000;
     std::uint64_t* rows_written_ = nullptr;
 };
 

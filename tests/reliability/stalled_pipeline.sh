@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# One pipeline stalls (a print output writing into a FIFO nobody reads) while records flow without
+# backpressure: the other pipeline keeps every record, the stalled one counts exactly what it lost
+# (records_in + queue_dropped = the input's records_out), and once unblocked it writes what it held.
+source "$(dirname "$0")/lib.sh"
+N=400000
+mkfifo "$WORK/stall.fifo"
+cat > "$WORK/f.conf" <<CONF
+inputs: testgen
+testgen_records: $N
+testgen_keys: 1000
+testgen_rate: 100000
+testgen_backpressure: false
+testgen_stay: true
+plugins: print[ok], print[stall]
+aggregate: src_host, proto
+print_refresh_time: 1
+print_output_file_append: true
+print_output_file[ok]: $WORK/ok.txt
+print_output_file[stall]: $WORK/stall.fifo
+plugin_pipe_size: 1048576
+metrics_listen: 127.0.0.1:0
+logfile: $WORK/log
+CONF
+start_daemon "$WORK/f.conf"
+for _ in $(seq 1 300); do [ "$(metric flowacct_records_out)" -ge $N ] && break; sleep 0.1; done
+expect_eq "$(metric flowacct_records_out)" $N "the input emitted every record"
+expect_metric $N flowacct_records_in 'owner="pipeline/ok"'
+expect_eq "$(metric flowacct_queue_dropped 'owner="pipeline/ok"')" 0 "the healthy pipeline dropped nothing"
+dropped=$(metric flowacct_queue_dropped 'owner="pipeline/stall"')
+[ "$dropped" -gt $((N / 2)) ] || fail "the stalled pipeline counts its drops ($dropped)"
+pass "the stalled pipeline counts its drops ($dropped)"
+# Unblock it: what it had queued drains, and in + dropped accounts for every record.
+# (opened read-write: the print output closes the file after each purge, the reader must not see EOF)
+cat <>"$WORK/stall.fifo" >"$WORK/stall.txt" &
+reader=$!
+want=$((N - dropped))
+expect_metric $want flowacct_records_in 'owner="pipeline/stall"'
+expect_eq "$(( $(metric flowacct_records_in 'owner="pipeline/stall"') + dropped ))" $N \
+  "stalled pipeline: records_in + queue_dropped = records_out of the input"
+stop_daemon TERM
+size=-1
+while [ "$(stat -c %s "$WORK/stall.txt")" != "$size" ]; do size=$(stat -c %s "$WORK/stall.txt"); sleep 0.3; done
+kill $reader
+expect_eq "$(sum_col "$WORK/ok.txt" PACKETS)" $N "the healthy pipeline's output holds every record"
+expect_eq "$(sum_col "$WORK/stall.txt" PACKETS)" $want "the stalled pipeline's output holds every record it took"
