@@ -14,9 +14,9 @@ struct Counters {
     std::uint64_t packets;
     std::uint64_t bytes;
     std::uint64_t flows;
-    std::uint64_t updated_us; // wall time of the last update
+    std::uint32_t updated_s;  // wall time of the last update, seconds (rows carry seconds anyway)
     std::uint8_t tcp_flags;
-    std::uint8_t pad[7];
+    std::uint8_t pad[3];
 };
 
 inline std::uint64_t hash_key(const std::uint8_t* key, std::uint32_t size) {

@@ -103,6 +103,7 @@ public:
 
     bool ingest(const fa_record* records, std::uint32_t count) override {
         const std::uint64_t now_wall_us = ctx_.wall_us();
+        const std::uint32_t now_wall_s = static_cast<std::uint32_t>(now_wall_us / kUs);
         const bool bins = history_s_ > 0;
         const int sides = layout_.two_sided() ? 2 : 1;
         const bool flags = layout_.or_tcp_flags();
@@ -141,7 +142,7 @@ public:
                 c.packets += r.packets;
                 c.bytes += r.bytes;
                 c.flows += r.flows;
-                c.updated_us = now_wall_us;
+                c.updated_s = now_wall_s;
                 if (flags) c.tcp_flags |= r.tcp_flags;
             }
         }
@@ -170,7 +171,7 @@ public:
             row.rec.bytes = c.bytes;
             row.rec.flows = c.flows;
             row.rec.tcp_flags = c.tcp_flags;
-            row.stamp_updated_us = c.updated_us;
+            row.stamp_updated_us = static_cast<std::uint64_t>(c.updated_s) * kUs;
             if (history_s_ > 0) {
                 std::uint64_t bin;
                 std::memcpy(&bin, key + layout_.bin_offset(), 8);
