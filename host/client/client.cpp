@@ -331,18 +331,7 @@ std::string format_time(std::uint64_t s, const Options& o) {
     return b;
 }
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') out += '\\', out += static_cast<char>(c);
-        else if (c < 0x20) {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\u%04x", c);
-            out += b;
-        } else out += static_cast<char>(c);
-    }
-    return out + "\"";
-}
+std::string json_string(const std::string& s) { return "\"" + flowacct::sdk::json_escape(s) + "\""; }
 
 void pad_to(std::string& line, const std::string& v, int width) {
     line += v;

@@ -2,31 +2,9 @@
 // Counters and interned names.
 #include "registry.hpp"
 
-#include <cstdio>   // std::snprintf
+#include <flowacct/sdk/primitives.hpp> // sdk::json_escape
 
 namespace flowacct::host {
-
-std::string json_escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size() + 2);
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                out += buf;
-            } else {
-                out.push_back(static_cast<char>(c));
-            }
-        }
-    }
-    return out;
-}
 
 std::uint64_t* CounterRegistry::slot(const std::string& owner, const std::string& name, const std::string& labels) {
     std::lock_guard<std::mutex> g(mu_);

@@ -11,6 +11,8 @@
 #include <unordered_map>  // std::unordered_map
 #include <vector>         // std::vector
 
+#include <flowacct/sdk/primitives.hpp> // sdk::json_escape
+
 namespace flowacct::host {
 
 /// Counter slots with stable addresses. Registration takes a lock (setup time); increments are
@@ -53,6 +55,6 @@ private:
     std::unordered_map<std::string, std::uint32_t> ids_;
 };
 
-std::string json_escape(std::string_view s);
+using flowacct::sdk::json_escape;
 
 } // namespace flowacct::host

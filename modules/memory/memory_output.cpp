@@ -52,18 +52,7 @@ std::uint64_t non_negative(const sdk::Config& cfg, const char* key, std::uint64_
     return static_cast<std::uint64_t>(v);
 }
 
-std::string json_escape(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if (c == '"' || c == '\\') out += '\\', out += static_cast<char>(c);
-        else if (c < 0x20) {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\u%04x", c);
-            out += b;
-        } else out += static_cast<char>(c);
-    }
-    return out;
-}
+using sdk::json_escape;
 
 class MemoryOutput final : public sdk::Output {
 public:

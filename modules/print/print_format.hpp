@@ -127,18 +127,7 @@ private:
     }
     static void json_string(std::string& out, const std::string& v) {
         out.push_back('"');
-        for (unsigned char c : v) {
-            if (c == '"' || c == '\\') {
-                out.push_back('\\');
-                out.push_back(static_cast<char>(c));
-            } else if (c < 0x20) {
-                char b[8];
-                std::snprintf(b, sizeof b, "\\u%04x", c);
-                out += b;
-            } else {
-                out.push_back(static_cast<char>(c));
-            }
-        }
+        out += sdk::json_escape(v);
         out.push_back('"');
     }
 

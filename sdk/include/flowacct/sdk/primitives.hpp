@@ -231,6 +231,25 @@ std::string format_primitive(const fa_record& r, fa_primitive id, NameOf&& names
     return {};
 }
 
+/// `s` escaped for use inside a JSON string (quotes, backslashes, control characters).
+inline std::string json_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(static_cast<char>(c));
+        } else if (c < 0x20) {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\u%04x", c);
+            out += b;
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+    return out;
+}
+
 /// True for primitives printed as JSON numbers rather than strings.
 inline bool primitive_is_numeric(fa_primitive id) {
     switch (id) {
