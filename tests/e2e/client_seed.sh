@@ -32,6 +32,12 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 expect_eq "$(sum_col "$WORK/s.txt" PACKETS)" 2548 "table a holds every packet of the capture"
+# Pipeline b has its own queue and table: wait for it as well.
+for _ in $(seq 1 50); do
+  [ "$("$CLIENT" -c dst_as -N '*' -n packets -p "$WORK/b.pipe" 2>/dev/null)" = 2548 ] && break
+  sleep 0.2
+done
+expect_eq "$("$CLIENT" -c dst_as -N '*' -n packets -p "$WORK/b.pipe")" 2548 "table b holds every packet of the capture"
 "$CLIENT" -s -T bytes -p "$WORK/a.pipe" >"$WORK/sorted.txt"
 head -1 "$WORK/sorted.txt" | grep -q '^SRC_IP  *DST_IP  *PACKETS  *BYTES$' || fail "formatted header of -s"
 awk 'NR > 1 && NF == 4 { print $4 }' "$WORK/sorted.txt" >"$WORK/bytes"

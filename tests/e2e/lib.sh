@@ -38,3 +38,9 @@ wait_file() {
   for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.1; done
   fail "timed out waiting for $1"
 }
+
+# Waits until something listens on a UDP port of the loopback (bounded).
+wait_udp_port() {
+  for _ in $(seq 1 100); do ss -Hlun "sport = :$1" | grep -c . >/dev/null && return 0; sleep 0.1; done
+  fail "timed out waiting for UDP port $1"
+}

@@ -7,9 +7,9 @@ MODS=$(make_moddir)
 SINK=$BUILD/tests/modules/output_cxxsink.so
 [ -f "$SINK" ] || fail "output_cxxsink.so was not built (clang++ and libc++ are required)"
 cp "$SINK" "$MODS/"
-objdump -p "$MODS/output_cxxsink.so" | grep -q 'NEEDED.*libc++' || fail "the test module links libc++"
+objdump -p "$MODS/output_cxxsink.so" | grep -c 'NEEDED.*libc++' >/dev/null || fail "the test module links libc++"
 pass "the test module is linked against libc++"
-objdump -p "$DAEMON" | grep -q 'NEEDED.*libstdc++' || fail "the daemon links libstdc++"
+objdump -p "$DAEMON" | grep -c 'NEEDED.*libstdc++' >/dev/null || fail "the daemon links libstdc++"
 pass "the daemon is linked against libstdc++"
 cat > "$WORK/x.conf" <<CONF
 inputs: testgen

@@ -43,7 +43,7 @@ print_refresh_time: 3600
 CONF
 "$DAEMON" -f "$WORK/live.conf" --module-path "$MODS" 2>"$WORK/live.log" &
 pid=$!
-sleep 1
+wait_udp_port $NFPORT; wait_udp_port $SFPORT
 "$GEN_NF" -v 5 -n 3000 -k 100 -u 127.0.0.1:$NFPORT -r 2000 >"$WORK/nf.out"
 "$GEN_SF" --samples 2000 --keys 100 --send 127.0.0.1:$SFPORT --pps 2000 >/dev/null
 live_nf=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$WORK/nf.out")

@@ -86,6 +86,8 @@ TEST_CASE("flowacctd fills memory tables that flowacct reads back exactly") {
     for (int i = 0; i < 7; ++i) all_dst += (i ? ";" : "") + std::string("192.168.0.") + std::to_string(i);
     CHECK(wait_for({"-c", "dst_host", "-N", all_dst, "-S", "-n", "all", "-p", b}, "10000 1045000 2500\n") ==
           "10000 1045000 2500\n");
+    // Pipeline a is independent of b (its own queue and table): wait for its total as well.
+    CHECK(wait_for({"-c", "src_host", "-N", "*", "-n", "packets", "-p", a}, "10000\n") == "10000\n");
     // src 10.0.0.(i%50), dst_port 1000 + i%5, proto by i%2: 50 rows of 200 records each.
     ClientRun rows = flowacct_client({"-s", "-T", "packets,3", "-O", "csv", "-p", a});
     CHECK(rows.out.rfind("SRC_IP,DST_PORT,PROTOCOL,PACKETS,FLOWS,BYTES\n", 0) == 0);

@@ -193,7 +193,7 @@ expect_eq "$(pkg-config --variable=moduledir flowacct-sdk)" /usr/lib/flowacct/mo
 g++ -std=c++17 -O2 -fPIC -shared -Wl,--no-undefined $(pkg-config --cflags flowacct-sdk) $(pkg-config --variable=module_cflags flowacct-sdk) -DOOT_NAME='"ootpc"' -DOOT_TAG2 \
   "$SRC/tests/packaging/oot_module/proto_tag.cpp" -o "$WORK/classifier_ootpc.so" || fail "pkg-config build"
 pass "out-of-tree build with pkg-config --cflags flowacct-sdk"
-nm -D --defined-only "$WORK/classifier_ootpc.so" | grep -v ' flowacct_module_v1$' | grep -q ' [TDBW] ' &&
+nm -D --defined-only "$WORK/classifier_ootpc.so" | grep -v ' flowacct_module_v1$' | grep -c ' [TDBW] ' >/dev/null &&
   fail "the pkg-config build exports only flowacct_module_v1"
 pass "the pkg-config build exports only flowacct_module_v1"
 mods=$WORK/mods
