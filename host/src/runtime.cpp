@@ -116,34 +116,43 @@ SharedBatch BatchPool::share(BatchBuf* b) {
 }
 
 bool BatchQueue::try_push(const SharedBatch& b) {
+    bool wake;
     {
         std::lock_guard<std::mutex> g(mu_);
         if (closed_ || items_.size() >= capacity_) return false;
         items_.push_back(b);
+        wake = items_.size() == wake_at_;
     }
-    not_empty_.notify_one();
+    if (wake) not_empty_.notify_one();
     return true;
 }
 
 bool BatchQueue::push_wait(const SharedBatch& b) {
+    bool wake;
     {
         std::unique_lock<std::mutex> g(mu_);
-        not_full_.wait(g, [&] { return closed_ || items_.size() < capacity_; });
+        if (items_.size() >= capacity_)
+            not_full_.wait(g, [&] { return closed_ || items_.size() + wake_at_ <= capacity_; });
         if (closed_) return false;
         items_.push_back(b);
+        wake = items_.size() == wake_at_;
     }
-    not_empty_.notify_one();
+    if (wake) not_empty_.notify_one();
     return true;
 }
 
 bool BatchQueue::pop_until(SharedBatch& out, std::chrono::steady_clock::time_point deadline) {
     std::unique_lock<std::mutex> g(mu_);
-    if (!not_empty_.wait_until(g, deadline, [&] { return !items_.empty() || closed_; })) return false;
-    if (items_.empty()) return false;
+    if (items_.empty()) {
+        // Sleep until a group of batches waits; at the deadline take whatever is there.
+        not_empty_.wait_until(g, deadline, [&] { return items_.size() >= wake_at_ || closed_; });
+        if (items_.empty()) return false;
+    }
     out = std::move(items_.front());
     items_.pop_front();
+    const bool wake = items_.size() + wake_at_ == capacity_;
     g.unlock();
-    not_full_.notify_one();
+    if (wake) not_full_.notify_all(); // every waiting producer: each may push one
     return true;
 }
 

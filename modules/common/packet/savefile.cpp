@@ -4,11 +4,18 @@
 
 #include <pcap/pcap.h>               // pcap_open_offline_with_tstamp_precision, pcap_next_ex
 
+#include <cerrno>                    // errno
 #include <chrono>                    // std::chrono::seconds
+#include <cstdio>                    // std::fopen, std::setvbuf, std::fclose
+#include <cstring>                   // std::strerror
 
 #include <flowacct/sdk/module.hpp>   // sdk::Error
 
 namespace flowacct::packet {
+
+namespace {
+constexpr std::size_t kReadBuffer = std::size_t{1} << 20;
+} // namespace
 
 SavefileReader::SavefileReader(SavefileOptions options) : options_(std::move(options)) {
     if (options_.replay == 0) options_.replay = 1;
@@ -19,8 +26,20 @@ SavefileReader::~SavefileReader() { close(); }
 
 void SavefileReader::open() {
     char err[PCAP_ERRBUF_SIZE] = {};
-    pcap_t* p = pcap_open_offline_with_tstamp_precision(options_.path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, err);
-    if (!p) throw sdk::Error("cannot read savefile " + options_.path + ": " + err, "pcap_savefile");
+    // libpcap reads a savefile through stdio, whose buffer is one file-system block (4 KB): one
+    // read() system call per 4 KB, a large share of the CPU time of a replay. A FILE of our own
+    // with a 1 MiB buffer cuts them 256-fold; libpcap owns it from here on (pcap_close closes it).
+    std::FILE* file = std::fopen(options_.path.c_str(), "rb");
+    if (!file) throw sdk::Error("cannot read savefile " + options_.path + ": " + std::strerror(errno), "pcap_savefile");
+    if (std::setvbuf(file, nullptr, _IOFBF, kReadBuffer) != 0) {
+        std::fclose(file);
+        throw sdk::Error("cannot read savefile " + options_.path + ": no memory for its buffer", "pcap_savefile");
+    }
+    pcap_t* p = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO, err);
+    if (!p) {
+        std::fclose(file);
+        throw sdk::Error("cannot read savefile " + options_.path + ": " + err, "pcap_savefile");
+    }
     if (!options_.filter.empty()) {
         bpf_program prog{};
         // Savefile: the netmask only matters for broadcast tests; unknown here.
