@@ -64,7 +64,11 @@ public:
     void prefetch(std::uint64_t h) const { __builtin_prefetch(&slots_[static_cast<std::size_t>(h) & mask_]); }
     void prefetch_entry(std::uint64_t h) const {
         std::uint64_t s = slots_[static_cast<std::size_t>(h) & mask_];
-        if (s != 0) __builtin_prefetch(arena_.data() + (static_cast<std::uint32_t>(s) - 1) * static_cast<std::size_t>(entry_size_));
+        if (s == 0) return;
+        // Entries are not line-aligned: the counters may sit on the key's next cache line.
+        const std::uint8_t* e = arena_.data() + (static_cast<std::uint32_t>(s) - 1) * static_cast<std::size_t>(entry_size_);
+        __builtin_prefetch(e);
+        __builtin_prefetch(e + entry_size_ - 1);
     }
 
     /// As find_or_insert(key), with h = hash_key(key, key_size()).

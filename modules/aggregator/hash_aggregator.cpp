@@ -35,7 +35,7 @@ constexpr fa_config_key kKeys[] = {
 constexpr std::uint64_t kUs = 1'000'000;
 constexpr std::uint32_t kRowChunk = 1024;
 constexpr std::uint32_t kChunk = 64; // records per prefetch round
-constexpr std::uint32_t kAhead = 8;  // keys between an entry prefetch and its use
+constexpr std::uint32_t kAhead = 16; // keys between an entry prefetch and its use
 
 // Bin start (seconds) of `t_s` for bins of `h_s` seconds, aligned as the roundoff asks.
 std::uint64_t bin_start(std::uint64_t t_s, std::uint64_t h_s, char roundoff) {
