@@ -3,6 +3,8 @@
 # Cost of fanning one input out to 1, 3 and 8 pipelines: the daemon's CPU seconds (user+sys) for
 # the same generated records (testgen input, fixed keys), each pipeline a 5-primitive hash
 # aggregation printed to /dev/null at exit. Usage: fanout.sh BUILD_DIR [records] [keys] [runs]
+# SAVEFILE=capture.pcap reads that capture with the pcap input instead (records and keys unused):
+# the fan-out cost next to a real decoder.
 set -euo pipefail
 BUILD=${1:?build dir}
 RECORDS=${2:-20000000}
@@ -16,10 +18,12 @@ chmod 755 "$WORK/mods"
 conf() {
   local n=$1 plugins=""
   for i in $(seq 1 "$n"); do plugins+="${plugins:+, }print[p$i]"; done
+  if [ -n "${SAVEFILE:-}" ]; then
+    echo "pcap_savefile: $SAVEFILE"
+  else
+    printf 'inputs: testgen\ntestgen_records: %s\ntestgen_keys: %s\ntestgen_tuple_keys: true\n' "$RECORDS" "$KEYS"
+  fi
   cat <<CONF
-inputs: testgen
-testgen_records: $RECORDS
-testgen_keys: $KEYS
 plugins: $plugins
 aggregate: ${AGGREGATE:-src_host, dst_host, src_port, dst_port, proto}
 print_output_file: /dev/null

@@ -238,6 +238,41 @@ for be in sqlite3 pgsql mysql; do
   done
 done
 
+# ---- benchmarks with scripts of their own: their output goes into the report as it is -------------
+# own NAME TITLE COMMAND...: runs COMMAND, appends TITLE and its output (or its failure) to the report.
+own() {
+  local name=$1 title=$2; shift 2
+  say "$name"
+  {
+    echo
+    echo "$title"
+    echo
+    echo '```'
+    "$@" 2>&1 || echo "(failed: exit $?)"
+    echo '```'
+  } >>"$EXTRA"
+}
+if want fanout; then
+  own fanout "Fan-out (bench/fanout.sh: testgen input, $FANOUT_RECORDS records, 100 000 keys, 5-primitive hash aggregation per pipeline, CPU s of the daemon):" \
+    bash "$SRC/bench/fanout.sh" "$BUILD" "$FANOUT_RECORDS" 100000 3
+  if [ -s "$WORK/wl/pcap.pcap" ]; then
+    own fanout "Fan-out behind a real decoder (bench/fanout.sh with SAVEFILE: the pcap workload's capture through the pcap input, 1/3/8 pipelines of 5 primitives):" \
+      env SAVEFILE="$WORK/wl/pcap.pcap" bash "$SRC/bench/fanout.sh" "$BUILD" 0 0 3
+  fi
+fi
+if want maps; then
+  own maps "Maps (flowacct-bench-maps: 1M IPv4 + 200K IPv6 generated prefixes, 1,000-rule pre_tag_map):" \
+    "$BUILD/bin/flowacct-bench-maps"
+fi
+if want classify; then
+  own classify "Classification (bench/classify/bench.sh: mixed capture of 13 application protocols, pcap input, CPU time, start-up subtracted; pmacct 1.7.7 has no classifier to compare with):" \
+    bash "$SRC/bench/classify/bench.sh" "$BUILD"
+fi
+if want nfprobe; then
+  own nfprobe "NetFlow export (bench/exporters/run.sh: one capture exported as IPFIX by flowacctd, softflowd and pmacctd):" \
+    bash "$SRC/bench/exporters/run.sh" "$BUILD" "$EXPORT_PACKETS" "$EXPORT_FLOWS"
+fi
+
 # ---- per-stage profile: where flowacctd spends its CPU, by shared object (perf) --------------------
 # input = input_*.so + libpcap, aggregate = aggregator_*.so, output = output_*.so and the database
 # client libraries, host = flowacctd, plus libc/libstdc++, the kernel (reads, copies) and start-up

@@ -2,7 +2,9 @@
 // Test input "testgen": emits deterministic records so host tests can check totals exactly.
 // Record i has src_host 10.0.(i/256%256).(i%256) % keys, dst_host 192.168.0.(i%7), dst_port
 // 1000 + i%5, proto tcp/udp, packets 1, bytes 100 + i%10. Writes the records it had accepted
-// to `testgen_report` when it stops. Tests only: never installed.
+// to `testgen_report` when it stops. With `testgen_tuple_keys`, every field comes from k = i % keys
+// (dst_host 192.168.(k/256%256).(k%256), dst_port 1000 + k%5, src_port 40000 + k%3, proto by k%2),
+// so a 5-primitive aggregation sees exactly `keys` keys (benchmarks). Tests only: never installed.
 #include <atomic>     // std::atomic
 #include <chrono>     // std::chrono
 #include <fstream>    // std::ofstream
@@ -24,6 +26,7 @@ constexpr fa_config_key kKeys[] = {
     {"testgen_backpressure", FA_KEY_BOOL, "true", "Wait for queue room instead of dropping"},
     {"testgen_stay", FA_KEY_BOOL, "false", "Stay up after the last record until stopped"},
     {"testgen_time", FA_KEY_INT, "0", "Record time (Unix seconds); 0 = now"},
+    {"testgen_tuple_keys", FA_KEY_BOOL, "false", "Derive every field from the key: `keys` distinct 5-tuples"},
 };
 
 class TestGen final : public sdk::Input {
@@ -35,7 +38,8 @@ public:
           rate_(static_cast<std::uint64_t>(ctx.config().integer("testgen_rate"))),
           report_(ctx.config().str("testgen_report")),
           stay_(ctx.config().boolean("testgen_stay")),
-          time_s_(static_cast<std::uint64_t>(ctx.config().integer("testgen_time"))) {
+          time_s_(static_cast<std::uint64_t>(ctx.config().integer("testgen_time"))),
+          tuple_keys_(ctx.config().boolean("testgen_tuple_keys")) {
         if (keys_ == 0) throw sdk::Error("expected at least 1", "testgen_keys");
         ctx.api()->set_backpressure(ctx.api()->ctx, ctx.config().boolean("testgen_backpressure") ? 1 : 0);
     }
@@ -49,13 +53,15 @@ public:
             std::uint64_t k = i % keys_;
             std::uint8_t src[4] = {10, static_cast<std::uint8_t>(k >> 16), static_cast<std::uint8_t>(k >> 8),
                                    static_cast<std::uint8_t>(k)};
-            std::uint8_t dst[4] = {192, 168, 0, static_cast<std::uint8_t>(i % 7)};
+            const std::uint64_t j = tuple_keys_ ? k : i;
+            std::uint8_t dst[4] = {192, 168, static_cast<std::uint8_t>(tuple_keys_ ? k >> 8 : 0),
+                                   static_cast<std::uint8_t>(tuple_keys_ ? k : i % 7)};
             sdk::set_v4(r.src_ip, src);
             sdk::set_v4(r.dst_ip, dst);
             r.ip_version = 4;
-            r.proto = (i % 2) ? 6 : 17;
-            r.src_port = static_cast<std::uint16_t>(40000 + i % 3);
-            r.dst_port = static_cast<std::uint16_t>(1000 + i % 5);
+            r.proto = (j % 2) ? 6 : 17;
+            r.src_port = static_cast<std::uint16_t>(40000 + j % 3);
+            r.dst_port = static_cast<std::uint16_t>(1000 + j % 5);
             r.packets = 1;
             r.bytes = 100 + i % 10;
             r.flows = (i % 4 == 0) ? 1 : 0;
@@ -86,6 +92,7 @@ private:
     std::string report_;
     bool stay_;
     std::uint64_t time_s_;
+    bool tuple_keys_ = false;
     std::uint64_t accepted_ = 0;
     std::atomic<bool> stop_{false};
 };
