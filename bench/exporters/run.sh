@@ -13,7 +13,15 @@ trap 'rm -rf "$W"' EXIT
 PORT=$((30000 + RANDOM % 20000))
 
 "$BUILD/bin/flowacct-gen-pcap" --packets "$PACKETS" --flows "$FLOWS" --udp 0.5 --tcp 0.5 -o "$W/b.pcap" >/dev/null
-# Nothing listens on $PORT: the kernel drops the datagrams after each exporter built and sent them.
+# A socket is bound on $PORT and never read: the kernel drops the datagrams once its buffer is full,
+# the same for every tool (with no socket at all, each datagram would also cost an ICMP error).
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+time.sleep(3600)' "$PORT" &
+SINK=$!
+trap 'kill $SINK 2>/dev/null; rm -rf "$W"' EXIT
+for _ in $(seq 1 50); do ss -Hlun "sport = :$PORT" | grep -c . >/dev/null && break; sleep 0.1; done
 
 cpu() { awk '{ printf "%.2f", $1 + $2 }' "$1"; }
 
