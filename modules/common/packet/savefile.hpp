@@ -67,10 +67,14 @@ private:
     void open();
     void close();
     bool sleep_s(std::uint32_t seconds);  // false if stopped while sleeping
+    /// One play of a classic pcap file without a filter, straight from a mapping of the file:
+    /// no copy out of the page cache and none into libpcap's buffer. false = stopped.
+    bool play_mapped(const std::function<void(const Frame&)>& on_frame);
 
     SavefileOptions options_;
     void* handle_ = nullptr;   // pcap_t*, kept opaque so users need not include pcap.h
     int dlt_ = 0;
+    bool mapped_ = false;      // a classic pcap file read by play_mapped()
     std::uint64_t frames_ = 0;
     bool truncated_ = false;
     std::atomic<bool> stop_{false};
