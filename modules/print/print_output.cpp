@@ -97,10 +97,10 @@ private:
             umask(old);
             if (!file_) throw sdk::Error("cannot open " + name + " for writing");
         }
-        if (continuing) return;
+        // Each purge is bracketed by its own markers; a continued file gets no second header.
         std::string head;
         if (markers_) head += "--START (" + std::to_string(ctx_.wall_us() / 1'000'000) + ")--\n";
-        formatter_.header(rows, head);
+        if (!continuing) formatter_.header(rows, head);
         std::fwrite(head.data(), 1, head.size(), file_);
     }
 

@@ -10,9 +10,12 @@ inputs: testgen
 testgen_records: $N
 testgen_keys: 60000
 testgen_stay: true
-plugins: print[small], print[big]
+plugins: print[small], print[big], print[marked]
 aggregate: src_host, dst_host, dst_port
 aggregate_max_entries[small]: 1024
+aggregate_max_entries[marked]: 1024
+print_markers[marked]: true
+print_output_file[marked]: $WORK/marked.txt
 print_refresh_time: 3600
 print_output_file[small]: $WORK/small.txt
 print_output_file[big]: $WORK/big.txt
@@ -29,3 +32,10 @@ expect_eq "$(metric flowacct_early_purges 'owner="big/hash"')" 0 "the default bo
 stop_daemon TERM
 expect_eq "$(sum_col "$WORK/small.txt" PACKETS)" $N "bounded pipeline: every record in the output"
 expect_eq "$(sum_col "$WORK/big.txt" PACKETS)" $N "unbounded pipeline: every record in the output"
+# print_markers: each early purge of a refresh interval is its own --START--/--END-- block in
+# the interval's file, under one header.
+starts=$(grep -c '^--START' "$WORK/marked.txt"); ends=$(grep -c '^--END' "$WORK/marked.txt")
+[ "$starts" -ge 2 ] || fail "print_markers: one block per purge (got $starts)"
+expect_eq "$ends" "$starts" "print_markers: every --START-- has its --END--"
+expect_eq "$(grep -c '^SRC_IP' "$WORK/marked.txt")" 1 "print_markers: one header for the interval"
+expect_eq "$(grep -v '^--' "$WORK/marked.txt" | awk 'NR > 1 { s += $4 } END { print s + 0 }')" $N "print_markers: every record in the blocks"
