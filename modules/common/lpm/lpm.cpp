@@ -85,7 +85,7 @@ void Ipv4Table::build(std::vector<Prefix4> prefixes) {
     }
     shift_ = distinct16 > kDir24Threshold ? 8 : 16;
     const unsigned top = 32 - shift_;
-    // Free the old table before the new one is filled in: a reload does not hold both.
+    // A table built again frees its old arrays before it fills the new ones.
     HugeVector<std::uint32_t>().swap(level1_);
     HugeVector<std::uint32_t>().swap(chunks_);
     level1_.assign(std::size_t{1} << top, 0);
@@ -123,24 +123,39 @@ void Ipv4Table::build(std::vector<Prefix4> prefixes) {
 }
 
 void Ipv4Table::lookup_batch(const std::uint32_t* addrs, std::uint32_t* out, std::size_t n) const {
-    // Three stages in flight: prefetch the first-level entry of i+2d, resolve i+d to its chunk
-    // slot and prefetch it, finish i. Independent misses then overlap instead of queueing.
-    constexpr std::size_t d = 16;
-    constexpr std::uint32_t kDone = ~0u;
-    std::uint32_t slot[3 * d]; // chunk slot (or kDone when the first level answered), ring by i % (3d)
     const std::uint32_t* l1 = level1_.data();
     const std::uint32_t* chunks = chunks_.data();
-    const unsigned shift = shift_;
-    auto first = [&](std::size_t i) { __builtin_prefetch(&l1[addrs[i] >> shift]); };
+    if (shift_ == 8) {
+        // DIR-24-8: prefetch the entry of i+kAhead, read i's. Chunks (prefixes past /24) are
+        // rare enough to be read without one. Kept branch-light on purpose: a three-stage
+        // version of this loop ran at half the speed.
+        constexpr std::size_t kAhead = 24;
+        for (std::size_t i = 0; i < n + kAhead; ++i) {
+            if (i < n) __builtin_prefetch(&l1[addrs[i] >> 8]);
+            if (i >= kAhead) {
+                const std::size_t j = i - kAhead;
+                std::uint32_t e = l1[addrs[j] >> 8];
+                if (e & kChunk) e = chunks[((e & ~kChunk) << 8) | (addrs[j] & 0xff)];
+                out[j] = e;
+            }
+        }
+        return;
+    }
+    // 16-8-8, three stages in flight: prefetch the first-level entry of i+2d, resolve i+d to
+    // its chunk slot and prefetch it, finish i. Independent misses then overlap.
+    constexpr std::size_t d = 8;
+    constexpr std::uint32_t kDone = ~0u;
+    std::uint32_t slot[3 * d]; // chunk slot (or kDone when the first level answered), ring by i % (3d)
+    auto first = [&](std::size_t i) { __builtin_prefetch(&l1[addrs[i] >> 16]); };
     auto second = [&](std::size_t i) {
         const std::uint32_t a = addrs[i];
-        const std::uint32_t e = l1[a >> shift];
+        const std::uint32_t e = l1[a >> 16];
         if (!(e & kChunk)) {
             out[i] = e;
             slot[i % (3 * d)] = kDone;
             return;
         }
-        const std::uint32_t s = ((e & ~kChunk) << 8) | (shift == 16 ? (a >> 8) & 0xff : a & 0xff);
+        const std::uint32_t s = ((e & ~kChunk) << 8) | ((a >> 8) & 0xff);
         __builtin_prefetch(&chunks[s]);
         slot[i % (3 * d)] = s;
     };
@@ -148,7 +163,7 @@ void Ipv4Table::lookup_batch(const std::uint32_t* addrs, std::uint32_t* out, std
         const std::uint32_t s = slot[i % (3 * d)];
         if (s == kDone) return;
         std::uint32_t e = chunks[s];
-        if (e & kChunk) e = chunks[((e & ~kChunk) << 8) | (addrs[i] & 0xff)]; // 16-8-8's third level
+        if (e & kChunk) e = chunks[((e & ~kChunk) << 8) | (addrs[i] & 0xff)];
         out[i] = e;
     };
     for (std::size_t i = 0; i < n + 2 * d; ++i) {
