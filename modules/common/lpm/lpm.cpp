@@ -289,53 +289,43 @@ std::uint32_t Ipv6Table::gallop(std::size_t lo, u128 addr) const {
 }
 
 void Ipv6Table::lookup_batch(const u128* addrs, std::uint32_t* out, std::size_t n) const {
-    // Several lookups in flight, each a step at a time: a step reads what the previous one
-    // prefetched and prefetches the next level, so the misses of different addresses overlap.
-    constexpr std::size_t kWays = 20;
-    struct Way {
-        std::size_t i;
-        const std::uint32_t* entry; // to read next, unless in_range
-        std::uint32_t range;
-        unsigned shift;
-        bool in_range;
-    } ways[kWays];
+    // Groups of kGroup addresses walk down the index in lockstep, a level per pass: each pass
+    // reads the entries the previous one prefetched and prefetches the next, so the misses of
+    // a group overlap; the last pass prefetches the ranges that finish() reads.
+    constexpr std::size_t kGroup = 32;
     const std::size_t nr = ranges_.size();
-    std::size_t active = 0, next = 0;
-    auto begin = [&](Way& w) {
-        w.i = next++;
-        w.shift = shift_;
-        w.in_range = false;
-        w.entry = &level1_[static_cast<std::uint32_t>(addrs[w.i] >> shift_)];
-        __builtin_prefetch(w.entry);
-    };
-    while (active < kWays && next < n) begin(ways[active++]);
-    while (active > 0) {
-        for (std::size_t k = 0; k < active;) {
-            Way& w = ways[k];
-            if (!w.in_range) {
-                const std::uint32_t e = *w.entry;
+    for (std::size_t base = 0; base < n; base += kGroup) {
+        const std::size_t m = std::min(kGroup, n - base);
+        const std::uint32_t* entry[kGroup];
+        std::uint32_t range[kGroup];
+        unsigned shift[kGroup];
+        bool walking[kGroup];
+        for (std::size_t k = 0; k < m; ++k) {
+            shift[k] = shift_;
+            walking[k] = true;
+            entry[k] = &level1_[static_cast<std::uint32_t>(addrs[base + k] >> shift_)];
+            __builtin_prefetch(entry[k]);
+        }
+        for (bool more = true; more;) {
+            more = false;
+            for (std::size_t k = 0; k < m; ++k) {
+                if (!walking[k]) continue;
+                const std::uint32_t e = *entry[k];
                 if (e & kNode) {
-                    w.shift -= 8;
-                    w.entry = &nodes_[(static_cast<std::size_t>(e & ~kNode) << 8) |
-                                      (static_cast<std::uint32_t>(addrs[w.i] >> w.shift) & 0xff)];
-                    __builtin_prefetch(w.entry);
+                    shift[k] -= 8;
+                    entry[k] = &nodes_[(static_cast<std::size_t>(e & ~kNode) << 8) |
+                                       (static_cast<std::uint32_t>(addrs[base + k] >> shift[k]) & 0xff)];
+                    __builtin_prefetch(entry[k]);
+                    more = true;
                 } else {
-                    w.range = e;
-                    w.in_range = true;
+                    walking[k] = false;
+                    range[k] = e;
                     __builtin_prefetch(&ranges_[e]);
                     if (e + 1 < nr) __builtin_prefetch(&ranges_[e + 1]);
                 }
-                ++k;
-                continue;
-            }
-            out[w.i] = finish(w.range, addrs[w.i]);
-            if (next < n) {
-                begin(w);
-                ++k;
-            } else {
-                w = ways[--active];
             }
         }
+        for (std::size_t k = 0; k < m; ++k) out[base + k] = finish(range[k], addrs[base + k]);
     }
 }
 
