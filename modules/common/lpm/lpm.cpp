@@ -4,7 +4,8 @@
 
 #include <sys/mman.h> // mmap, munmap, madvise
 
-#include <algorithm>  // std::fill_n
+#include <algorithm>  // std::fill_n, std::min, std::stable_sort
+#include <new>        // std::align_val_t, std::bad_alloc
 #include <stdexcept>  // std::length_error
 
 namespace flowacct::lpm {
@@ -18,8 +19,8 @@ u128 mask6(std::uint8_t len) { return len == 0 ? 0 : ~u128{0} << (128 - len); }
 
 } // namespace
 
-void* huge_allocate(std::size_t bytes) {
-    if (bytes < kHugePage) return ::operator new(bytes);
+void* huge_allocate(std::size_t bytes, std::size_t align) {
+    if (bytes < kHugePage) return ::operator new(bytes, std::align_val_t(align));
     const std::size_t rounded = (bytes + kHugePage - 1) & ~(kHugePage - 1);
     // Map a huge page more than needed and trim, so the block starts on a 2 MB boundary.
     void* raw = mmap(nullptr, rounded + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -34,10 +35,10 @@ void* huge_allocate(std::size_t bytes) {
     return reinterpret_cast<void*>(aligned);
 }
 
-void huge_deallocate(void* p, std::size_t bytes) noexcept {
+void huge_deallocate(void* p, std::size_t bytes, std::size_t align) noexcept {
     if (!p) return;
     if (bytes < kHugePage) {
-        ::operator delete(p);
+        ::operator delete(p, std::align_val_t(align));
         return;
     }
     munmap(p, (bytes + kHugePage - 1) & ~(kHugePage - 1));

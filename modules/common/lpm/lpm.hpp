@@ -23,17 +23,18 @@ namespace flowacct::lpm {
 using u128 = unsigned __int128;
 
 /// Memory for the tables' big arrays: from 2 MB up, on 2 MB boundaries with transparent huge
-/// pages asked for (madvise); smaller blocks from operator new. Throws std::bad_alloc.
-void* huge_allocate(std::size_t bytes);
-/// Frees what huge_allocate(`bytes`) returned.
-void huge_deallocate(void* p, std::size_t bytes) noexcept;
+/// pages asked for (madvise); smaller blocks from operator new, aligned to `align`. Throws
+/// std::bad_alloc.
+void* huge_allocate(std::size_t bytes, std::size_t align);
+/// Frees what huge_allocate(`bytes`, `align`) returned.
+void huge_deallocate(void* p, std::size_t bytes, std::size_t align) noexcept;
 
 template <class T> struct HugeAllocator {
     using value_type = T;
     HugeAllocator() = default;
     template <class U> HugeAllocator(const HugeAllocator<U>&) noexcept {}
-    T* allocate(std::size_t n) { return static_cast<T*>(huge_allocate(n * sizeof(T))); }
-    void deallocate(T* p, std::size_t n) noexcept { huge_deallocate(p, n * sizeof(T)); }
+    T* allocate(std::size_t n) { return static_cast<T*>(huge_allocate(n * sizeof(T), alignof(T))); }
+    void deallocate(T* p, std::size_t n) noexcept { huge_deallocate(p, n * sizeof(T), alignof(T)); }
     template <class U> bool operator==(const HugeAllocator<U>&) const noexcept { return true; }
 };
 
