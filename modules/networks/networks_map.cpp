@@ -2,6 +2,7 @@
 // networks_file parsing into longest-prefix-match tables.
 #include "networks_map.hpp"
 
+#include <algorithm>    // std::count
 #include <stdexcept>    // std::runtime_error
 
 #include "map_text.hpp" // maptext::for_each_line, parse_prefix, parse_uint, read_file
@@ -34,6 +35,10 @@ NetworksMap NetworksMap::parse(std::string_view text, const std::string& name) {
     NetworksMap map;
     std::vector<lpm::Prefix4> v4;
     std::vector<lpm::Prefix6> v6;
+    // One entry a line at most: reserving spares the copies (and fresh pages) of regrowth.
+    const auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+    map.infos_.reserve(lines);
+    v4.reserve(lines);
     maptext::for_each_line(text, [&](std::size_t line_no, std::string_view line) {
         std::string_view fields[4];
         std::size_t n = 0;
