@@ -225,7 +225,7 @@ void Ipv6Table::build(std::vector<Prefix6> prefixes) {
     close_until(0, true);
     prefixes.clear();
     prefixes.shrink_to_fit();
-    if (ranges.size() >= kNode) throw std::length_error("IPv6 table: too many ranges");
+    if (ranges.size() >= kValue) throw std::length_error("IPv6 table: too many ranges");
     ranges.shrink_to_fit();
     ranges_ = std::move(ranges);
 
@@ -250,7 +250,9 @@ void Ipv6Table::build(std::vector<Prefix6> prefixes) {
             while (p + 1 < end && ranges_[p + 1].start <= block) ++p;
             std::size_t q = p + 1;
             while (q < end && ranges_[q].start <= block + span) ++q;
-            entries[b] = static_cast<std::uint32_t>(p);
+            // A block inside one range holds its value itself (when it fits beside the flag).
+            entries[b] = q == p + 1 && ranges_[p].value < kValue ? kValue | ranges_[p].value
+                                                                  : static_cast<std::uint32_t>(p);
             if (bits >= 8 && q - p - 1 > kRun) queue.push_back(Pending{where0 + b, block, bits, p, q});
         }
     };
@@ -321,12 +323,15 @@ void Ipv6Table::lookup_batch(const u128* addrs, std::uint32_t* out, std::size_t 
                 } else {
                     walking[k] = false;
                     range[k] = e;
-                    __builtin_prefetch(&ranges_[e]);
-                    if (e + 1 < nr) __builtin_prefetch(&ranges_[e + 1]);
+                    if (!(e & kValue)) {
+                        __builtin_prefetch(&ranges_[e]);
+                        if (e + 1 < nr) __builtin_prefetch(&ranges_[e + 1]);
+                    }
                 }
             }
         }
-        for (std::size_t k = 0; k < m; ++k) out[base + k] = finish(range[k], addrs[base + k]);
+        for (std::size_t k = 0; k < m; ++k)
+            out[base + k] = (range[k] & kValue) ? range[k] & ~kValue : finish(range[k], addrs[base + k]);
     }
 }
 

@@ -98,11 +98,13 @@ private:
 };
 
 /// IPv6: the prefixes are flattened into disjoint address ranges, each holding the value of
-/// the longest prefix covering it. A first level on the top 16 bits and 256-entry nodes for each further 8 bits, made where a block
-/// holds more than kRun range starts, lead to the range holding the block's first address; a
-/// short forward scan from there finishes. Nodes are made breadth first and capped at
-/// ranges/8 + 64 (1 KB each), so a dense cluster of long prefixes costs a longer (galloping)
-/// search rather than memory. Ranges take 32 bytes each.
+/// the longest prefix covering it. A first level on the top 16 bits and 256-entry nodes for
+/// each further 8 bits, made where a block holds more than kRun range starts, lead to the
+/// range holding the block's first address; a short forward scan from there finishes. A block
+/// within one range holds its value instead, so most lookups end at the first or second
+/// level. Nodes are made breadth first and capped at ranges/8 + 64 (1 KB each), so a dense
+/// cluster of long prefixes costs a longer (galloping) search rather than memory. Ranges take
+/// 32 bytes each.
 class Ipv6Table {
 public:
     static constexpr std::size_t kRun = 3;
@@ -110,7 +112,7 @@ public:
     Ipv6Table();
 
     /// Replaces the content. When two prefixes are equal, the later one in `prefixes` wins.
-    /// Throws std::length_error for value 0 or past 2^31 ranges, std::bad_alloc.
+    /// Throws std::length_error for value 0 or past 2^30 ranges, std::bad_alloc.
     void build(std::vector<Prefix6> prefixes);
 
     /// The value of the longest prefix covering `addr`, 0 if none.
@@ -121,6 +123,7 @@ public:
             shift -= 8;
             e = nodes_[(static_cast<std::size_t>(e & ~kNode) << 8) | (static_cast<std::uint32_t>(addr >> shift) & 0xff)];
         }
+        if (e & kValue) return e & ~kValue;
         return finish(e, addr);
     }
 
@@ -150,6 +153,7 @@ private:
         std::uint32_t value; // holds from start to the next range's start - 1
     };
     static constexpr std::uint32_t kNode = 1u << 31;
+    static constexpr std::uint32_t kValue = 1u << 30; // with a value below 2^30: the block's value
 
     // The value for `addr`, given `i`, a range starting at or before it in its block.
     std::uint32_t finish(std::uint32_t i, u128 addr) const {
@@ -161,7 +165,7 @@ private:
     std::uint32_t gallop(std::size_t lo, u128 addr) const;
 
     unsigned shift_ = 112;              // level-1 index: addr >> shift_ (16 bits)
-    HugeVector<std::uint32_t> level1_; // a node (kNode | index) or a range index
+    HugeVector<std::uint32_t> level1_; // a node (kNode | index), a value (kValue | v) or a range index
     HugeVector<std::uint32_t> nodes_;  // 256 entries each, the same kinds
     HugeVector<Range> ranges_;         // ascending starts; ranges_[0].start == 0
 };
