@@ -2,6 +2,7 @@
 // networks_file parsing into longest-prefix-match tables.
 #include "networks_map.hpp"
 
+#include <algorithm>    // std::count
 #include <stdexcept>    // std::runtime_error
 
 #include "map_text.hpp" // maptext::for_each_line, parse_prefix, parse_uint, read_file
@@ -34,6 +35,10 @@ NetworksMap NetworksMap::parse(std::string_view text, const std::string& name) {
     NetworksMap map;
     std::vector<lpm::Prefix4> v4;
     std::vector<lpm::Prefix6> v6;
+    // One entry a line at most: reserving spares the copies (and fresh pages) of regrowth.
+    const auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+    map.infos_.reserve(lines);
+    v4.reserve(lines);
     maptext::for_each_line(text, [&](std::size_t line_no, std::string_view line) {
         std::string_view fields[4];
         std::size_t n = 0;
@@ -79,21 +84,28 @@ NetworksMap NetworksMap::parse(std::string_view text, const std::string& name) {
 }
 
 void NetworksMap::lookup_batch(const std::uint8_t* const* addrs, const NetInfo** out, std::size_t n) const {
-    std::uint32_t v4[kBatch] = {}, ids[kBatch];
-    std::uint16_t where[kBatch];
-    std::size_t n4 = 0;
-    for (std::size_t i = 0; i < n && i < kBatch; ++i) {
+    if (n > kBatch) n = kBatch;
+    std::uint32_t v4[kBatch] = {}, ids4[kBatch], ids6[kBatch]; // = {}: quiets -Wmaybe-uninitialized
+    lpm::u128 v6[kBatch];
+    std::uint16_t where4[kBatch], where6[kBatch];
+    std::size_t n4 = 0, n6 = 0;
+    for (std::size_t i = 0; i < n; ++i) {
         const std::uint8_t* a = addrs[i];
         if (is_v4(a)) {
             v4[n4] = (std::uint32_t{a[12]} << 24) | (std::uint32_t{a[13]} << 16) | (std::uint32_t{a[14]} << 8) | a[15];
-            where[n4++] = static_cast<std::uint16_t>(i);
+            where4[n4++] = static_cast<std::uint16_t>(i);
         } else {
-            std::uint32_t id = v6_.lookup(a);
-            out[i] = id ? &infos_[id - 1] : nullptr;
+            v6[n6] = lpm::Ipv6Table::load(a);
+            where6[n6++] = static_cast<std::uint16_t>(i);
         }
     }
-    v4_.lookup_batch(v4, ids, n4);
-    for (std::size_t k = 0; k < n4; ++k) out[where[k]] = ids[k] ? &infos_[ids[k] - 1] : nullptr;
+    v4_.lookup_batch(v4, ids4, n4);
+    v6_.lookup_batch(v6, ids6, n6);
+    auto resolve = [&](const std::uint32_t* ids, const std::uint16_t* where, std::size_t count) {
+        for (std::size_t k = 0; k < count; ++k) out[where[k]] = ids[k] ? &infos_[ids[k] - 1] : nullptr;
+    };
+    resolve(ids4, where4, n4);
+    resolve(ids6, where6, n6);
 }
 
 NetworksMap NetworksMap::load(const std::string& path) {

@@ -14,8 +14,8 @@
 
 namespace flowacct::networks {
 
-/// What a networks_file line says about a prefix.
-struct NetInfo {
+/// What a networks_file line says about a prefix. 32 bytes, aligned: one cache line per lookup.
+struct alignas(32) NetInfo {
     std::uint32_t asn = 0;      // origin AS, 0 if the line has none
     std::uint32_t peer_as = 0;  // peer AS (<peer>_<origin>), 0 if none
     std::uint8_t len = 0;       // prefix length within its family (0..32 or 0..128)
@@ -46,8 +46,9 @@ public:
         return id ? &infos_[id - 1] : nullptr;
     }
 
-    /// lookup() for `n` addresses at once (out[i] for addrs[i]); IPv4 lookups overlap their
-    /// memory accesses. `n` at most kBatch.
+    /// lookup() for `n` addresses at once (out[i] for addrs[i]); the lookups overlap their
+    /// memory accesses, and the entries found are prefetched. `n` at most kBatch (the rest is
+    /// left alone).
     static constexpr std::size_t kBatch = 512;
     void lookup_batch(const std::uint8_t* const* addrs, const NetInfo** out, std::size_t n) const;
 
@@ -67,7 +68,7 @@ public:
 private:
     lpm::Ipv4Table v4_;
     lpm::Ipv6Table v6_;
-    std::vector<NetInfo> infos_;
+    lpm::HugeVector<NetInfo> infos_;
     std::size_t v4_count_ = 0, v6_count_ = 0;
 };
 

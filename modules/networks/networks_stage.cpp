@@ -11,6 +11,13 @@
 //   mask (net only)      networks_mask alone
 //   fallback             the file's where the protocol gave nothing (the default when unset;
 //                        for pcap records, which carry no AS or mask, this is `file`)
+//
+// Memory and speed: a site file of a few hundred networks takes well under 1 MB. A full
+// Internet table (~1M IPv4 + 200K IPv6 networks) takes ~170 MB per loaded copy (measured by
+// bench/maps): 64 MB for the IPv4 DIR-24-8 first level, 1 KB per /24 holding longer prefixes
+// (~30 MB), ~25 MB of IPv6 ranges and index, 38 MB of entries (32 bytes a network). A reload builds the new map before the old one is
+// freed, so it needs that much again for a moment. Lookups go a batch at a time (src and dst
+// of up to 256 records), with their memory accesses overlapped.
 #include <sys/stat.h>               // stat
 
 #include <algorithm>                // std::min
@@ -115,6 +122,7 @@ public:
     // slices (both sides of kSlice records), so the table's memory accesses overlap.
     void process(fa_record* records, std::uint32_t count, const std::uint8_t*) override {
         constexpr std::uint32_t kSlice = NetworksMap::kBatch / 2;
+        constexpr std::size_t kAhead = 16;
         std::uint64_t lookups = 0, unmatched = 0;
         const std::uint8_t* addrs[NetworksMap::kBatch];
         const NetInfo* found[NetworksMap::kBatch] = {};
@@ -134,10 +142,14 @@ public:
                 map_->lookup_batch(addrs, found, k);
                 lookups += k;
             }
+            const std::size_t found_count = map_ ? k : 0;
             k = 0;
             for (std::uint32_t i = 0; i < n; ++i) {
                 fa_record& r = records[base + i];
                 if (!wanted(r)) continue;
+                // The entries are spread over the whole list: ask for them a few records ahead.
+                if (k + kAhead < found_count && found[k + kAhead]) __builtin_prefetch(found[k + kAhead]);
+                if (k + kAhead + 1 < found_count && found[k + kAhead + 1]) __builtin_prefetch(found[k + kAhead + 1]);
                 const NetInfo* src = map_ ? found[k++] : nullptr;
                 const NetInfo* dst = map_ ? found[k++] : nullptr;
                 unmatched += (map_ && !src) + (map_ && !dst);

@@ -87,54 +87,41 @@ struct Rule {
     Stack stack = Stack::None;
 };
 
-// The values a group of rules is indexed on; fields outside the group's signature stay zero.
-struct IndexKey {
-    std::uint8_t ip[16];
-    std::uint8_t nexthop[16];
-    std::uint32_t in, out, src_as, dst_as, engine_id, sampling_rate;
-    std::uint16_t vlan;
-    std::uint8_t src_mac[6], dst_mac[6];
-    std::uint8_t pad[2];
-};
-static_assert(sizeof(IndexKey) == 72);
-
-bool same_key(const IndexKey& a, const IndexKey& b) {
-    std::uint64_t x[9], y[9];
-    std::memcpy(x, &a, sizeof x);
-    std::memcpy(y, &b, sizeof y);
-    std::uint64_t d = 0;
-    for (int i = 0; i < 9; ++i) d |= x[i] ^ y[i];
-    return d == 0;
-}
-
-std::uint64_t hash_key(const IndexKey& k) {
-    std::uint64_t words[9];
-    std::memcpy(words, &k, sizeof words);
-    std::uint64_t h = 0x9e3779b97f4a7c15ull;
-    for (std::uint64_t w : words) {
-        h ^= w;
-        h *= 0xff51afd7ed558ccdull;
+// The index hash of the fields in `sig` (the others are not read). Rules and records hash
+// their values the same way. Two values with equal hashes share a bucket: that only adds
+// candidates, which matches() rejects, so the index never needs the values themselves.
+std::uint64_t hash_fields(std::uint32_t sig, const std::uint8_t* ip, const std::uint8_t* nexthop, std::uint32_t in,
+                          std::uint32_t out, std::uint32_t src_as, std::uint32_t dst_as, std::uint32_t engine_id,
+                          std::uint32_t sampling_rate, std::uint16_t vlan, const std::uint8_t* src_mac,
+                          const std::uint8_t* dst_mac) {
+    std::uint64_t h = 0x9e3779b97f4a7c15ull ^ sig;
+    auto mix = [&h](std::uint64_t w) {
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
         h ^= h >> 32;
+    };
+    auto word = [](const std::uint8_t* p, std::size_t n) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, p, n);
+        return w;
+    };
+    auto pair = [sig](std::uint32_t f1, std::uint32_t v1, std::uint32_t f2, std::uint32_t v2) {
+        return ((sig & f1) ? std::uint64_t{v1} : 0) | ((sig & f2) ? std::uint64_t{v2} << 32 : 0);
+    };
+    if (sig & kIp) {
+        mix(word(ip, 8));
+        mix(word(ip + 8, 8));
     }
+    if (sig & kNexthop) {
+        mix(word(nexthop, 8));
+        mix(word(nexthop + 8, 8));
+    }
+    if (sig & (kIn | kOut)) mix(pair(kIn, in, kOut, out));
+    if (sig & (kSrcAs | kDstAs)) mix(pair(kSrcAs, src_as, kDstAs, dst_as));
+    if (sig & (kEngineId | kSamplingRate)) mix(pair(kEngineId, engine_id, kSamplingRate, sampling_rate));
+    if (sig & kVlan) mix(vlan);
+    if (sig & kSrcMac) mix(word(src_mac, 6));
+    if (sig & kDstMac) mix(word(dst_mac, 6));
     return h;
-}
-
-void fill_key(IndexKey& k, std::uint32_t sig, const std::uint8_t* ip, const std::uint8_t* nexthop, std::uint32_t in,
-              std::uint32_t out, std::uint32_t src_as, std::uint32_t dst_as, std::uint32_t engine_id,
-              std::uint32_t sampling_rate, std::uint16_t vlan, const std::uint8_t* src_mac,
-              const std::uint8_t* dst_mac) {
-    std::memset(&k, 0, sizeof k);
-    if (sig & kIp) std::memcpy(k.ip, ip, 16);
-    if (sig & kNexthop) std::memcpy(k.nexthop, nexthop, 16);
-    if (sig & kIn) k.in = in;
-    if (sig & kOut) k.out = out;
-    if (sig & kSrcAs) k.src_as = src_as;
-    if (sig & kDstAs) k.dst_as = dst_as;
-    if (sig & kEngineId) k.engine_id = engine_id;
-    if (sig & kSamplingRate) k.sampling_rate = sampling_rate;
-    if (sig & kVlan) k.vlan = vlan;
-    if (sig & kSrcMac) std::memcpy(k.src_mac, src_mac, 6);
-    if (sig & kDstMac) std::memcpy(k.dst_mac, dst_mac, 6);
 }
 
 // Open addressing, power-of-two slots; each slot names a run of rule indices (ascending).
@@ -142,20 +129,17 @@ struct Group {
     std::uint32_t signature = 0;
     struct Slot {
         std::uint64_t hash = 0;
-        std::uint32_t key = 0; // index into keys + 1; 0 = empty
-        std::uint32_t first = 0, count = 0;
+        std::uint32_t first = 0, count = 0; // count 0: empty
     };
     std::vector<Slot> slots;
-    std::vector<IndexKey> keys;
     std::vector<std::uint32_t> rules;
     std::uint64_t mask = 0;
 
-    void find(const IndexKey& k, const std::uint32_t*& begin, const std::uint32_t*& end) const {
-        std::uint64_t h = hash_key(k);
+    void find(std::uint64_t h, const std::uint32_t*& begin, const std::uint32_t*& end) const {
         for (std::uint64_t i = h & mask;; i = (i + 1) & mask) {
             const Slot& s = slots[i];
-            if (s.key == 0) break;
-            if (s.hash == h && same_key(keys[s.key - 1], k)) {
+            if (s.count == 0) break;
+            if (s.hash == h) {
                 begin = rules.data() + s.first;
                 end = begin + s.count;
                 return;
@@ -409,33 +393,26 @@ std::shared_ptr<PretagMap> PretagMap::parse(std::string_view text, const std::st
         }
         Group group;
         group.signature = sig;
-        std::unordered_map<std::string, std::vector<std::uint32_t>> buckets;
-        std::vector<std::string> bucket_order;
+        std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> buckets;
+        std::vector<std::uint64_t> bucket_order;
         for (std::uint32_t i : *list) {
             const Rule& r = m.rules[i];
-            IndexKey k;
-            fill_key(k, sig, r.ip.addr, r.nexthop.addr, r.in, r.out, r.src_as, r.dst_as, r.engine_id, r.sampling_rate,
-                     r.vlan, r.src_mac, r.dst_mac);
-            std::string bytes(reinterpret_cast<const char*>(&k), sizeof k);
-            auto [it, fresh] = buckets.try_emplace(bytes);
-            if (fresh) bucket_order.push_back(bytes);
+            const std::uint64_t h = hash_fields(sig, r.ip.addr, r.nexthop.addr, r.in, r.out, r.src_as, r.dst_as,
+                                                r.engine_id, r.sampling_rate, r.vlan, r.src_mac, r.dst_mac);
+            auto [it, fresh] = buckets.try_emplace(h);
+            if (fresh) bucket_order.push_back(h);
             it->second.push_back(i);
         }
         std::size_t cap = 16;
         while (cap < bucket_order.size() * 2) cap *= 2;
         group.slots.resize(cap);
         group.mask = cap - 1;
-        for (const auto& bytes : bucket_order) {
-            IndexKey k;
-            std::memcpy(&k, bytes.data(), sizeof k);
-            const auto& ids = buckets[bytes];
-            group.keys.push_back(k);
-            std::uint64_t h = hash_key(k);
-            std::uint64_t s = h & group.mask;
-            while (group.slots[s].key) s = (s + 1) & group.mask;
-            group.slots[s] = Group::Slot{h, static_cast<std::uint32_t>(group.keys.size()),
-                                         static_cast<std::uint32_t>(group.rules.size()),
-                                         static_cast<std::uint32_t>(ids.size())};
+        for (std::uint64_t h : bucket_order) {
+            const auto& ids = buckets[h];
+            std::uint64_t slot = h & group.mask;
+            while (group.slots[slot].count) slot = (slot + 1) & group.mask;
+            group.slots[slot] = Group::Slot{h, static_cast<std::uint32_t>(group.rules.size()),
+                                            static_cast<std::uint32_t>(ids.size())};
             group.rules.insert(group.rules.end(), ids.begin(), ids.end());
         }
         m.groups.push_back(std::move(group));
@@ -448,7 +425,7 @@ bool PretagMap::Impl::matches(const Rule& rule, const fa_record& r) {
     std::uint32_t p = rule.present;
     if (!p) return true;
     auto check = [&](std::uint32_t f, bool equal) { return !(p & f) || (equal != ((rule.negated & f) != 0)); };
-    if (!check(kIp, prefix_holds(rule.ip, r.peer_src_ip))) return false;
+    if ((p & kIp) && !check(kIp, prefix_holds(rule.ip, r.peer_src_ip))) return false;
     if (!check(kIn, r.in_iface == rule.in)) return false;
     if (!check(kOut, r.out_iface == rule.out)) return false;
     if (!check(kSrcAs, r.src_as == rule.src_as)) return false;
@@ -491,11 +468,10 @@ void PretagMap::evaluate(const fa_record& r, Result& out) {
     std::size_t nc = 0;
     if (!m.scan.empty()) cursors[nc++] = {m.scan.data(), m.scan.data() + m.scan.size()};
     for (const Group& g : m.groups) {
-        IndexKey k;
-        fill_key(k, g.signature, r.peer_src_ip, r.nexthop, r.in_iface, r.out_iface, r.src_as, r.dst_as, r.engine_id,
-                 r.sampling_rate, r.vlan, r.src_mac, r.dst_mac);
+        const std::uint64_t h = hash_fields(g.signature, r.peer_src_ip, r.nexthop, r.in_iface, r.out_iface, r.src_as,
+                                            r.dst_as, r.engine_id, r.sampling_rate, r.vlan, r.src_mac, r.dst_mac);
         const std::uint32_t *b, *e;
-        g.find(k, b, e);
+        g.find(h, b, e);
         if (b != e) cursors[nc++] = {b, e};
     }
     std::uint32_t pos = 0;

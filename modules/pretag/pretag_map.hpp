@@ -18,8 +18,11 @@
 // types) see zeros.
 //
 // Speed: rules are grouped by the set of exact-match keys they use (ip host, in, out, vlan,
-// ASes, nexthop host, engine_id, sampling_rate, MACs); each group is a hash index from those
-// values to its rules, so a record only evaluates the rules its values can match.
+// ASes, nexthop host, engine_id, sampling_rate, MACs); each group (the 8 largest) is a hash
+// index from a hash of those values to its rules, so a record only evaluates the rules its
+// values can match (rules whose values merely share a hash are evaluated and rejected). The
+// candidates of all groups and the scanned rest are merged in file order, so the index never
+// changes which rule wins.
 #pragma once
 
 #include <pcap/pcap.h>    // bpf_program

@@ -99,3 +99,128 @@ TEST_CASE("IPv6 table agrees with a brute-force search on random prefixes") {
     Ipv6Table empty;
     CHECK(empty.lookup(u128{12345}) == 0);
 }
+
+namespace {
+
+// Random IPv4 prefixes over `spread` distinct /8s (few: they nest and overlap), every length,
+// duplicates of earlier prefixes with new values, a default route and host routes.
+std::vector<Prefix4> random_v4(std::mt19937_64& rng, std::size_t count, std::uint32_t spread) {
+    std::vector<Prefix4> ps;
+    std::uint32_t value = 1;
+    ps.push_back({0, 0, value++});
+    for (std::size_t i = 0; i < count; ++i) {
+        if (i % 50 == 49) { // the same prefix again: the later one wins
+            Prefix4 again = ps[rng() % ps.size()];
+            again.value = value++;
+            ps.push_back(again);
+            continue;
+        }
+        std::uint32_t a = (static_cast<std::uint32_t>(rng() % spread) << 24) | static_cast<std::uint32_t>(rng() & 0xffffff);
+        std::uint8_t len = static_cast<std::uint8_t>(i % 7 == 0 ? 32 : 8 + rng() % 25);
+        ps.push_back({a & (len ? ~0u << (32 - len) : 0), len, value++});
+    }
+    return ps;
+}
+
+// Addresses that hit the prefixes: their first, last and a random address, and random ones.
+std::vector<std::uint32_t> probes_v4(const std::vector<Prefix4>& ps, std::mt19937_64& rng, std::size_t count) {
+    std::vector<std::uint32_t> out;
+    for (std::size_t i = 0; i < count; ++i) {
+        const Prefix4& p = ps[rng() % ps.size()];
+        std::uint32_t host = p.len == 32 ? 0 : (p.len == 0 ? ~0u : ~0u >> p.len);
+        switch (i % 4) {
+        case 0: out.push_back(p.addr); break;
+        case 1: out.push_back(p.addr | host); break;
+        case 2: out.push_back(p.addr | (static_cast<std::uint32_t>(rng()) & host)); break;
+        default: out.push_back(static_cast<std::uint32_t>(rng())); break;
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("IPv4 table matches a naive longest match in both layouts (16-8-8 and DIR-24-8)") {
+    std::mt19937_64 rng(2024);
+    // Few /8s keep the table small (16-8-8); all 256 spread long prefixes over more than
+    // kDir24Threshold /16s (DIR-24-8).
+    for (std::uint32_t spread : {3u, 256u}) {
+        CAPTURE(spread);
+        std::vector<Prefix4> ps = random_v4(rng, spread == 3 ? 4000 : 30000, spread);
+        Ipv4Table t;
+        t.build(ps);
+        CHECK(t.first_level_bits() == (spread == 3 ? 16u : 24u));
+        std::vector<std::uint32_t> addrs = probes_v4(ps, rng, spread == 3 ? 20000 : 3000);
+        std::vector<std::uint32_t> got(addrs.size());
+        t.lookup_batch(addrs.data(), got.data(), addrs.size());
+        for (std::size_t i = 0; i < addrs.size(); ++i) {
+            CAPTURE(addrs[i]);
+            const std::uint32_t want = reference(ps, addrs[i], 32);
+            REQUIRE(t.lookup(addrs[i]) == want);
+            REQUIRE(got[i] == want);
+        }
+        // Rebuilt with other content, nothing of the old one stays.
+        t.build({{0x0a000000, 8, 77}});
+        CHECK(t.first_level_bits() == 16);
+        CHECK(t.lookup(0x0a010203) == 77);
+        CHECK(t.lookup(addrs[0] | 0x80000000u) == 0);
+    }
+}
+
+TEST_CASE("IPv6 table matches a naive longest match: clusters, /128s, ::/0, duplicates, node budget") {
+    std::mt19937_64 rng(99);
+    std::vector<Prefix6> ps;
+    std::uint32_t value = 1;
+    ps.push_back({0, 0, value++}); // ::/0
+    ps.push_back({~u128{0}, 128, value++});
+    ps.push_back({0, 128, value++});
+    auto base = [&] { return (static_cast<u128>(0x2001 + rng() % 4) << 112) | (static_cast<u128>(rng()) << 48); };
+    for (int i = 0; i < 6000; ++i) {
+        u128 a = base();
+        std::uint8_t len = static_cast<std::uint8_t>(16 + rng() % 113);
+        ps.push_back({a & (~u128{0} << (128 - len)), len, value++});
+    }
+    // Tight clusters of host routes, each needing nodes down to the last byte: more of them
+    // than the node budget allows, so some blocks are left to the galloping search.
+    for (int c = 0; c < 3000; ++c) {
+        u128 a = base() | rng() % 65536;
+        for (int k = 0; k < 6; ++k) ps.push_back({a + static_cast<u128>(k * 3), 128, value++});
+    }
+    for (int i = 0; i < 300; ++i) { // duplicates: the later wins
+        Prefix6 again = ps[rng() % ps.size()];
+        again.value = value++;
+        ps.push_back(again);
+    }
+    // Values past 2^30 do not fit in an index entry: their blocks go through the ranges.
+    for (std::size_t i = 0; i < ps.size(); i += 10) ps[i].value |= 1u << 30;
+    Ipv6Table t;
+    t.build(ps);
+    CHECK(t.nodes() == t.ranges() / 8 + 64); // the budget was reached
+    std::vector<u128> addrs;
+    for (int i = 0; i < 40000; ++i) {
+        const Prefix6& p = ps[rng() % ps.size()];
+        const u128 host = p.len == 0 ? ~u128{0} : p.len == 128 ? 0 : ~u128{0} >> p.len;
+        const u128 noise = (static_cast<u128>(rng()) << 64) | rng();
+        switch (i % 5) {
+        case 0: addrs.push_back(p.addr); break;
+        case 1: addrs.push_back(p.addr | host); break;
+        case 2: addrs.push_back(p.addr | (noise & host)); break;
+        case 3: addrs.push_back(p.addr + 1); break;
+        default: addrs.push_back(base() | (noise & 0xffffffffffffull)); break;
+        }
+    }
+    std::vector<std::uint32_t> got(addrs.size());
+    t.lookup_batch(addrs.data(), got.data(), addrs.size());
+    for (std::size_t i = 0; i < addrs.size(); ++i) {
+        const std::uint32_t want = reference(ps, addrs[i], 128);
+        REQUIRE(t.lookup(addrs[i]) == want);
+        REQUIRE(got[i] == want);
+    }
+    // Batches shorter than the number of lookups in flight.
+    for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{5}, std::size_t{21}}) {
+        std::vector<std::uint32_t> small(n + 1, 12345);
+        t.lookup_batch(addrs.data(), small.data(), n);
+        for (std::size_t i = 0; i < n; ++i) REQUIRE(small[i] == t.lookup(addrs[i]));
+        CHECK(small[n] == 12345); // nothing written past n
+    }
+}

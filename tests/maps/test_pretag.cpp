@@ -298,6 +298,46 @@ TEST_CASE("pre_tag_map index gives the same answers as evaluating every rule in 
     }
 }
 
+TEST_CASE("pre_tag_map index: indexed and scanned rules compete in file order") {
+    // Enough rules of each kind that they get indexes (a group needs two rules or more).
+    Labels l;
+    auto m = parse(R"(set_tag=1 ip=10.0.0.0/24 in=5
+set_tag=2 ip=10.0.0.1 in=5
+set_tag=3 ip=10.0.0.2 in=5
+set_tag=4 in=6
+set_tag=5 in=7
+set_tag=6 ip=10.0.0.3 in=6
+set_tag=7 ip=10.0.0.3 out=9 jeq=tail
+set_tag=8 ip=10.0.0.4 out=9
+set_tag=9 vlan=-3
+set_tag2=10 vlan=3 label=tail
+set_tag2=11 vlan=4
+set_tag=12 ip=10.0.0.5 in=6
+set_tag=13 ip=10.0.0.6 in=6
+set_tag=99
+)", l);
+    REQUIRE(m->index_groups() >= 3);
+    auto tags = [&](const std::string& exporter, std::uint32_t in, std::uint32_t out, std::uint16_t vlan) {
+        fa_record r = exported(exporter);
+        r.in_iface = in;
+        r.out_iface = out;
+        r.vlan = vlan;
+        pretag::Result res;
+        m->evaluate(r, res);
+        return std::to_string(res.tag) + "/" + std::to_string(res.tag2);
+    };
+    CHECK(tags("10.0.0.1", 5, 0, 3) == "1/0");   // a prefix rule (in's group) before an ip+in rule
+    CHECK(tags("10.0.1.1", 5, 0, 3) == "0/10");  // ip+in rules for other exporters do not match
+    CHECK(tags("10.0.0.3", 6, 9, 3) == "4/0");   // in=6 (one group) before ip+in (another)
+    CHECK(tags("10.0.0.3", 1, 9, 3) == "7/10");  // jeq from an ip+out rule into a vlan rule
+    CHECK(tags("10.0.0.3", 1, 9, 5) == "99/0");  // after the jump, the scanned catch-all is next
+    CHECK(tags("10.0.0.4", 1, 9, 4) == "8/0");   // a full match without jeq stops there
+    CHECK(tags("10.0.0.5", 1, 0, 4) == "9/0");   // a scanned (negated) rule before vlan=4's group
+    CHECK(tags("10.0.0.5", 6, 0, 5) == "4/0");   // an indexed rule before the scanned vlan=-3
+    CHECK(tags("10.0.0.6", 1, 0, 3) == "0/10");  // in=1: no in rule; vlan=3's rule
+    CHECK(tags("10.0.0.6", 7, 0, 3) == "5/0");
+}
+
 TEST_CASE("pre_tag_filter keeps values, ranges and untagged, and negations drop as pmacct does") {
     pretag::TagFilter f({"10", "-6", "20-30", "0"});
     CHECK(f.keeps(10));

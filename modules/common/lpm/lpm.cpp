@@ -2,17 +2,47 @@
 // Longest-prefix-match tables: construction and batch lookup.
 #include "lpm.hpp"
 
-#include <algorithm>  // std::stable_sort, std::upper_bound
+#include <sys/mman.h> // mmap, munmap, madvise
+
+#include <algorithm>  // std::fill_n, std::min, std::stable_sort
+#include <new>        // std::align_val_t, std::bad_alloc
 #include <stdexcept>  // std::length_error
 
 namespace flowacct::lpm {
 
 namespace {
 
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
 std::uint32_t mask4(std::uint8_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
 u128 mask6(std::uint8_t len) { return len == 0 ? 0 : ~u128{0} << (128 - len); }
 
 } // namespace
+
+void* huge_allocate(std::size_t bytes, std::size_t align) {
+    if (bytes < kHugePage) return ::operator new(bytes, std::align_val_t(align));
+    const std::size_t rounded = (bytes + kHugePage - 1) & ~(kHugePage - 1);
+    // Map a huge page more than needed and trim, so the block starts on a 2 MB boundary.
+    void* raw = mmap(nullptr, rounded + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    auto start = reinterpret_cast<std::uintptr_t>(raw);
+    auto aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+    if (aligned > start) munmap(raw, aligned - start);
+    std::size_t tail = start + rounded + kHugePage - (aligned + rounded);
+    if (tail) munmap(reinterpret_cast<void*>(aligned + rounded), tail);
+    // A hint: where the kernel gives no huge pages the table works the same, with TLB misses.
+    madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
+    return reinterpret_cast<void*>(aligned);
+}
+
+void huge_deallocate(void* p, std::size_t bytes, std::size_t align) noexcept {
+    if (!p) return;
+    if (bytes < kHugePage) {
+        ::operator delete(p, std::align_val_t(align));
+        return;
+    }
+    munmap(p, (bytes + kHugePage - 1) & ~(kHugePage - 1));
+}
 
 // ---- IPv4 ---------------------------------------------------------------
 
@@ -26,66 +56,116 @@ std::uint32_t Ipv4Table::new_chunk(std::uint32_t fill) {
 }
 
 void Ipv4Table::build(std::vector<Prefix4> prefixes) {
-    level1_.assign(65536, 0);
-    chunks_.clear();
-    // Shorter prefixes first: a longer one then overwrites the part of a shorter one it covers,
-    // and a chunk is only ever created below an entry that already holds its final cover.
-    std::stable_sort(prefixes.begin(), prefixes.end(),
-                     [](const Prefix4& a, const Prefix4& b) { return a.len < b.len; });
-    for (const Prefix4& p : prefixes) {
+    // Shorter prefixes first (a stable counting sort by length): a longer one then overwrites
+    // the part of a shorter one it covers, and a chunk is only ever created below an entry that
+    // already holds its final cover.
+    std::size_t at[34] = {};
+    for (Prefix4& p : prefixes) {
         if (p.value == 0 || p.value >= kChunk) throw std::length_error("IPv4 table: value out of range");
-        std::uint8_t len = p.len > 32 ? 32 : p.len;
-        std::uint32_t a = p.addr & mask4(len);
-        if (len <= 16) {
-            std::uint32_t first = a >> 16, n = 1u << (16 - len);
-            for (std::uint32_t i = 0; i < n; ++i) level1_[first + i] = p.value;
+        if (p.len > 32) p.len = 32;
+        p.addr &= mask4(p.len);
+        ++at[p.len + 1];
+    }
+    for (int len = 1; len < 34; ++len) at[len] += at[len - 1];
+    std::vector<Prefix4> sorted(prefixes.size());
+    for (const Prefix4& p : prefixes) sorted[at[p.len]++] = p;
+    prefixes.clear();
+    prefixes.shrink_to_fit();
+
+    // DIR-24-8 once the 16-8-8 layout would hold many second-level chunks anyway.
+    std::vector<std::uint64_t> seen(65536 / 64, 0);
+    std::size_t distinct16 = 0, longer24 = 0;
+    for (const Prefix4& p : sorted) {
+        if (p.len <= 16) continue;
+        std::uint32_t b = p.addr >> 16;
+        if (!(seen[b / 64] >> (b % 64) & 1)) {
+            seen[b / 64] |= std::uint64_t{1} << (b % 64);
+            ++distinct16;
+        }
+        longer24 += p.len > 24;
+    }
+    shift_ = distinct16 > kDir24Threshold ? 8 : 16;
+    const unsigned top = 32 - shift_;
+    // A table built again frees its old arrays before it fills the new ones.
+    HugeVector<std::uint32_t>().swap(level1_);
+    HugeVector<std::uint32_t>().swap(chunks_);
+    level1_.assign(std::size_t{1} << top, 0);
+    chunks_.reserve(((shift_ == 16 ? distinct16 : 0) + longer24) * 256);
+
+    for (const Prefix4& p : sorted) {
+        const std::uint8_t len = p.len;
+        const std::uint32_t a = p.addr;
+        if (len <= top) {
+            std::fill_n(level1_.begin() + (a >> shift_), std::size_t{1} << (top - len), p.value);
             continue;
         }
-        std::uint32_t& e1 = level1_[a >> 16];
-        if (!(e1 & kChunk)) {
-            std::uint32_t c = new_chunk(e1);
-            e1 = kChunk | c;
+        if (!(level1_[a >> shift_] & kChunk)) {
+            std::uint32_t c = new_chunk(level1_[a >> shift_]);
+            level1_[a >> shift_] = kChunk | c;
         }
-        std::size_t base2 = static_cast<std::size_t>(e1 & ~kChunk) << 8;
+        const std::size_t base2 = static_cast<std::size_t>(level1_[a >> shift_] & ~kChunk) << 8;
+        if (shift_ == 8) {
+            std::fill_n(chunks_.begin() + base2 + (a & 0xff), std::size_t{1} << (32 - len), p.value);
+            continue;
+        }
         if (len <= 24) {
-            std::uint32_t first = (a >> 8) & 0xff, n = 1u << (24 - len);
-            for (std::uint32_t i = 0; i < n; ++i) chunks_[base2 + first + i] = p.value;
+            std::fill_n(chunks_.begin() + base2 + ((a >> 8) & 0xff), std::size_t{1} << (24 - len), p.value);
             continue;
         }
-        std::size_t slot2 = base2 + ((a >> 8) & 0xff);
+        const std::size_t slot2 = base2 + ((a >> 8) & 0xff);
         if (!(chunks_[slot2] & kChunk)) {
             std::uint32_t c = new_chunk(chunks_[slot2]); // may reallocate: index again below
             chunks_[slot2] = kChunk | c;
         }
-        std::size_t base3 = static_cast<std::size_t>(chunks_[slot2] & ~kChunk) << 8;
-        std::uint32_t first = a & 0xff, n = 1u << (32 - len);
-        for (std::uint32_t i = 0; i < n; ++i) chunks_[base3 + first + i] = p.value;
+        const std::size_t base3 = static_cast<std::size_t>(chunks_[slot2] & ~kChunk) << 8;
+        std::fill_n(chunks_.begin() + base3 + (a & 0xff), std::size_t{1} << (32 - len), p.value);
     }
     chunks_.shrink_to_fit();
 }
 
 void Ipv4Table::lookup_batch(const std::uint32_t* addrs, std::uint32_t* out, std::size_t n) const {
-    // Three stages in flight: prefetch the first-level entry of i+2d, resolve i+d to its chunk
-    // slot and prefetch it, finish i. Independent misses then overlap instead of queueing.
+    const std::uint32_t* l1 = level1_.data();
+    const std::uint32_t* chunks = chunks_.data();
+    if (shift_ == 8) {
+        // DIR-24-8: prefetch the entry of i+kAhead, read i's. Chunks (prefixes past /24) are
+        // rare enough to be read without one. Kept branch-light on purpose: a three-stage
+        // version of this loop ran at half the speed.
+        constexpr std::size_t kAhead = 24;
+        for (std::size_t i = 0; i < n + kAhead; ++i) {
+            if (i < n) __builtin_prefetch(&l1[addrs[i] >> 8]);
+            if (i >= kAhead) {
+                const std::size_t j = i - kAhead;
+                std::uint32_t e = l1[addrs[j] >> 8];
+                if (e & kChunk) e = chunks[((e & ~kChunk) << 8) | (addrs[j] & 0xff)];
+                out[j] = e;
+            }
+        }
+        return;
+    }
+    // 16-8-8, three stages in flight: prefetch the first-level entry of i+2d, resolve i+d to
+    // its chunk slot and prefetch it, finish i. Independent misses then overlap.
     constexpr std::size_t d = 8;
-    std::size_t slot[3 * d]; // chunk slot (or ~0 when the first level answered), ring by i % (3d)
-    auto first = [&](std::size_t i) { __builtin_prefetch(&level1_[addrs[i] >> 16]); };
+    constexpr std::uint32_t kDone = ~0u;
+    std::uint32_t slot[3 * d]; // chunk slot (or kDone when the first level answered), ring by i % (3d)
+    auto first = [&](std::size_t i) { __builtin_prefetch(&l1[addrs[i] >> 16]); };
     auto second = [&](std::size_t i) {
-        std::uint32_t e = level1_[addrs[i] >> 16];
+        const std::uint32_t a = addrs[i];
+        const std::uint32_t e = l1[a >> 16];
         if (!(e & kChunk)) {
             out[i] = e;
-            slot[i % (3 * d)] = ~std::size_t{0};
+            slot[i % (3 * d)] = kDone;
             return;
         }
-        std::size_t s2 = (static_cast<std::size_t>(e & ~kChunk) << 8) | ((addrs[i] >> 8) & 0xff);
-        __builtin_prefetch(&chunks_[s2]);
-        slot[i % (3 * d)] = s2;
+        const std::uint32_t s = ((e & ~kChunk) << 8) | ((a >> 8) & 0xff);
+        __builtin_prefetch(&chunks[s]);
+        slot[i % (3 * d)] = s;
     };
     auto third = [&](std::size_t i) {
-        std::size_t s2 = slot[i % (3 * d)];
-        if (s2 == ~std::size_t{0}) return;
-        std::uint32_t e = chunks_[s2];
-        out[i] = (e & kChunk) ? chunks_[(static_cast<std::size_t>(e & ~kChunk) << 8) | (addrs[i] & 0xff)] : e;
+        const std::uint32_t s = slot[i % (3 * d)];
+        if (s == kDone) return;
+        std::uint32_t e = chunks[s];
+        if (e & kChunk) e = chunks[((e & ~kChunk) << 8) | (addrs[i] & 0xff)];
+        out[i] = e;
     };
     for (std::size_t i = 0; i < n + 2 * d; ++i) {
         if (i < n) first(i);
@@ -96,34 +176,32 @@ void Ipv4Table::lookup_batch(const std::uint32_t* addrs, std::uint32_t* out, std
 
 // ---- IPv6 ---------------------------------------------------------------
 
-Ipv6Table::Ipv6Table() : starts_{0}, values_{0}, index_((1u << kIndexBits) + 1, 0) {}
+Ipv6Table::Ipv6Table() : level1_(65536, 0), ranges_(1, Range{0, 0}) {}
 
 void Ipv6Table::build(std::vector<Prefix6> prefixes) {
     // Enclosing prefixes sort before what they enclose (same start, shorter first), and equal
     // prefixes keep their file order, so the later one ends up on top of the stack.
     for (auto& p : prefixes) {
+        if (p.value == 0) throw std::length_error("IPv6 table: value 0 is reserved");
         if (p.len > 128) p.len = 128;
         p.addr &= mask6(p.len);
     }
     std::stable_sort(prefixes.begin(), prefixes.end(), [](const Prefix6& a, const Prefix6& b) {
         return a.addr != b.addr ? a.addr < b.addr : a.len < b.len;
     });
-    std::vector<u128> starts;
-    std::vector<std::uint32_t> values;
-    starts.reserve(prefixes.size() * 2 + 1);
-    values.reserve(prefixes.size() * 2 + 1);
+    HugeVector<Range>().swap(ranges_);
+    HugeVector<std::uint32_t>().swap(level1_);
+    HugeVector<std::uint32_t>().swap(nodes_);
+    HugeVector<Range> ranges;
+    ranges.reserve(prefixes.size() * 2 + 1);
     auto emit = [&](u128 start, std::uint32_t value) {
-        if (!starts.empty() && starts.back() == start) {
-            values.back() = value;
-            if (values.size() >= 2 && values[values.size() - 2] == value) {
-                starts.pop_back();
-                values.pop_back();
-            }
+        if (!ranges.empty() && ranges.back().start == start) {
+            ranges.back().value = value;
+            if (ranges.size() >= 2 && ranges[ranges.size() - 2].value == value) ranges.pop_back();
             return;
         }
-        if (!values.empty() && values.back() == value) return;
-        starts.push_back(start);
-        values.push_back(value);
+        if (!ranges.empty() && ranges.back().value == value) return;
+        ranges.push_back(Range{start, value});
     };
     struct Open {
         u128 end;
@@ -140,38 +218,121 @@ void Ipv6Table::build(std::vector<Prefix6> prefixes) {
     };
     emit(0, 0);
     for (const Prefix6& p : prefixes) {
-        if (p.value == 0) throw std::length_error("IPv6 table: value 0 is reserved");
         close_until(p.addr, false);
         emit(p.addr, p.value);
         stack.push_back(Open{p.addr | ~mask6(p.len), p.value});
     }
     close_until(0, true);
-    starts_ = std::move(starts);
-    values_ = std::move(values);
-    starts_.shrink_to_fit();
-    values_.shrink_to_fit();
-    const std::uint32_t buckets = 1u << kIndexBits;
-    index_.assign(buckets + 1, 0);
-    std::size_t r = 0;
-    for (std::uint32_t v = 0; v < buckets; ++v) {
-        u128 block = static_cast<u128>(v) << (128 - kIndexBits);
-        while (r + 1 < starts_.size() && starts_[r + 1] <= block) ++r;
-        index_[v] = static_cast<std::uint32_t>(r);
+    prefixes.clear();
+    prefixes.shrink_to_fit();
+    if (ranges.size() >= kValue) throw std::length_error("IPv6 table: too many ranges");
+    ranges.shrink_to_fit();
+    ranges_ = std::move(ranges);
+
+    // The index, breadth first: every block points at the range holding its first address;
+    // a block with more than kRun range starts inside it becomes a node while the budget lasts.
+    const std::size_t n = ranges_.size();
+    const std::size_t budget = n / 8 + 64;
+    struct Pending {
+        std::size_t where; // < level1_.size(): level1_, else nodes_[where - level1_.size()]
+        u128 lo;
+        unsigned bits;     // the block spans 2^bits addresses
+        std::size_t first, end; // the range holding lo; the first starting past the block
+    };
+    std::vector<Pending> queue;
+    // Fills `count` entries for consecutive blocks of 2^bits from `lo`, ranges [first, end).
+    auto fill = [&](std::uint32_t* entries, std::size_t where0, u128 lo, unsigned bits, std::size_t count,
+                    std::size_t first, std::size_t end) {
+        std::size_t p = first;
+        const u128 span = (u128{1} << bits) - 1;
+        for (std::size_t b = 0; b < count; ++b) {
+            const u128 block = lo + (static_cast<u128>(b) << bits);
+            while (p + 1 < end && ranges_[p + 1].start <= block) ++p;
+            std::size_t q = p + 1;
+            while (q < end && ranges_[q].start <= block + span) ++q;
+            // A block inside one range holds its value itself (when it fits beside the flag).
+            entries[b] = q == p + 1 && ranges_[p].value < kValue ? kValue | ranges_[p].value
+                                                                  : static_cast<std::uint32_t>(p);
+            if (bits >= 8 && q - p - 1 > kRun) queue.push_back(Pending{where0 + b, block, bits, p, q});
+        }
+    };
+    shift_ = 128 - 16;
+    const std::size_t top = std::size_t{1} << (128 - shift_);
+    level1_.assign(top, 0);
+    fill(level1_.data(), 0, 0, shift_, top, 0, n);
+    for (std::size_t h = 0; h < queue.size() && nodes_.size() / 256 < budget; ++h) {
+        const Pending pd = queue[h];
+        const std::size_t index = nodes_.size() / 256;
+        nodes_.resize(nodes_.size() + 256);
+        const std::uint32_t entry = kNode | static_cast<std::uint32_t>(index);
+        if (pd.where < top) level1_[pd.where] = entry;
+        else nodes_[pd.where - top] = entry;
+        fill(nodes_.data() + index * 256, top + index * 256, pd.lo, pd.bits - 8, 256, pd.first, pd.end);
     }
-    index_[buckets] = static_cast<std::uint32_t>(starts_.size() - 1);
+    nodes_.shrink_to_fit();
 }
 
-std::uint32_t Ipv6Table::lookup(u128 addr) const {
-    std::uint32_t top = static_cast<std::uint32_t>(addr >> (128 - kIndexBits));
-    // The answer lies between the range holding the start of this block and the one holding
-    // the start of the next: the last start <= addr in [lo, hi].
-    std::size_t lo = index_[top], hi = index_[top + 1];
-    while (lo < hi) {
-        std::size_t mid = (lo + hi + 1) / 2;
-        if (starts_[mid] <= addr) lo = mid;
-        else hi = mid - 1;
+std::uint32_t Ipv6Table::gallop(std::size_t lo, u128 addr) const {
+    // ranges_[lo].start <= addr: widen the step until a start passes addr, then bisect.
+    const Range* r = ranges_.data();
+    const std::size_t n = ranges_.size();
+    std::size_t step = 1, hi = lo + 1;
+    while (hi < n && r[hi].start <= addr) {
+        lo = hi;
+        step *= 2;
+        hi = lo + step;
     }
-    return values_[lo];
+    if (hi > n) hi = n;
+    while (hi - lo > 1) {
+        std::size_t mid = lo + (hi - lo) / 2;
+        if (r[mid].start <= addr) lo = mid;
+        else hi = mid;
+    }
+    return r[lo].value;
+}
+
+void Ipv6Table::lookup_batch(const u128* addrs, std::uint32_t* out, std::size_t n) const {
+    // Groups of kGroup addresses walk down the index in lockstep, a level per pass: each pass
+    // reads the entries the previous one prefetched and prefetches the next, so the misses of
+    // a group overlap; the last pass prefetches the ranges that finish() reads.
+    constexpr std::size_t kGroup = 32;
+    const std::size_t nr = ranges_.size();
+    for (std::size_t base = 0; base < n; base += kGroup) {
+        const std::size_t m = std::min(kGroup, n - base);
+        const std::uint32_t* entry[kGroup];
+        std::uint32_t range[kGroup];
+        unsigned shift[kGroup];
+        bool walking[kGroup];
+        for (std::size_t k = 0; k < m; ++k) {
+            shift[k] = shift_;
+            walking[k] = true;
+            entry[k] = &level1_[static_cast<std::uint32_t>(addrs[base + k] >> shift_)];
+            __builtin_prefetch(entry[k]);
+        }
+        for (bool more = true; more;) {
+            more = false;
+            for (std::size_t k = 0; k < m; ++k) {
+                if (!walking[k]) continue;
+                const std::uint32_t e = *entry[k];
+                if (e & kNode) {
+                    shift[k] -= 8;
+                    entry[k] = &nodes_[(static_cast<std::size_t>(e & ~kNode) << 8) |
+                                       (static_cast<std::uint32_t>(addrs[base + k] >> shift[k]) & 0xff)];
+                    __builtin_prefetch(entry[k]);
+                    more = true;
+                } else {
+                    walking[k] = false;
+                    range[k] = e;
+                    if (!(e & kValue)) {
+                        __builtin_prefetch(&ranges_[e]);
+                        if (e + 1 < nr) __builtin_prefetch(&ranges_[e + 1]);
+                    }
+                }
+            }
+        }
+        for (std::size_t k = 0; k < m; ++k)
+            out[base + k] = (range[k] & kValue) ? range[k] & ~kValue : finish(range[k], addrs[base + k]);
+    }
 }
 
 } // namespace flowacct::lpm
