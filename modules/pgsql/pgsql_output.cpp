@@ -5,7 +5,9 @@
 // INSERT ... WHERE NOT EXISTS adds the new ones, so any table works, with or without a primary
 // key, and two daemons writing one table serialize instead of racing. With sql_dont_try_update
 // rows go straight into the table. The writer thread, backlog and journal come from SqlOutput.
+#include <cstring>  // std::strncmp
 #include <map>      // std::map
+#include <memory>   // std::unique_ptr
 #include <string>   // std::string
 #include <vector>   // std::vector
 
@@ -140,8 +142,13 @@ public:
 
     void commit(const sql::CommitRequest& req) override {
         exec("BEGIN");
+        stage_tables_ = 0;
         try {
-            for (std::size_t i = 0; i < req.groups.size(); ++i) write_group(req, req.groups[i], i);
+            if (req.refused)
+                sql::write_isolating(*this, req.groups, [&](const sql::RenderedGroup& g) { write_group(req, g); },
+                                     *req.refused);
+            else
+                for (const auto& g : req.groups) write_group(req, g);
             if (!req.marker_table.empty()) {
                 std::string seq = std::to_string(req.seq);
                 const char* p[] = {req.writer_id.c_str(), seq.c_str()};
@@ -168,13 +175,22 @@ private:
         return s;
     }
 
+    // SQLSTATE classes 22 (data exception: out of range, too long, invalid text) and 23
+    // (integrity constraint: NOT NULL, CHECK, UNIQUE) mean these rows, not the session, are at fault.
+    static bool data_error(const PGresult* r) {
+        const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+        return state && (std::strncmp(state, "22", 2) == 0 || std::strncmp(state, "23", 2) == 0);
+    }
+
     void check(const Result& r, const std::string& what) {
         ExecStatusType st = r.r ? PQresultStatus(r.r) : PGRES_FATAL_ERROR;
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN) return;
-        throw DbError(what + ": " + trim(PQerrorMessage(conn_)), PQstatus(conn_) != CONNECTION_OK);
+        const bool connection = PQstatus(conn_) != CONNECTION_OK;
+        throw DbError(what + ": " + trim(r.r ? PQresultErrorMessage(r.r) : PQerrorMessage(conn_)), connection,
+                      !connection && data_error(r.r));
     }
 
-    void write_group(const sql::CommitRequest& req, const sql::RenderedGroup& g, std::size_t index) {
+    void write_group(const sql::CommitRequest& req, const sql::RenderedGroup& g) {
         using sql::Field;
         const auto& cols = req.schema.columns;
         const auto q = [](const std::string& n) { return sql::quote_ident(Dialect::Pgsql, n); };
@@ -187,7 +203,8 @@ private:
         }
         // Serializes writers of this table (two daemons): the merge below is then exact.
         exec("LOCK TABLE " + table + " IN SHARE ROW EXCLUSIVE MODE");
-        const std::string stage = "flowacct_stage_" + std::to_string(index);
+        // A name per group and per part written in this transaction (parts under savepoints).
+        const std::string stage = "flowacct_stage_" + std::to_string(stage_tables_++);
         std::string ddl = "CREATE TEMP TABLE " + stage + " (";
         for (std::size_t i = 0; i < cols.size(); ++i) ddl += (i ? ", " : "") + q(cols[i].name) + " " + cols[i].type;
         exec(ddl + ") ON COMMIT DROP");
@@ -233,12 +250,18 @@ private:
             if (ok && !buf.empty()) ok = PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) == 1;
             if (PQputCopyEnd(conn_, ok ? nullptr : "flowacct: copy aborted") != 1)
                 throw DbError("copy end: " + trim(PQerrorMessage(conn_)), PQstatus(conn_) != CONNECTION_OK);
+            // Every result is read before an error is raised: the session is then ready for the
+            // ROLLBACK (TO SAVEPOINT) that follows.
+            std::unique_ptr<Result> failed;
             for (;;) {
                 PGresult* r = PQgetResult(conn_);
                 if (!r) break;
-                Result owned(r);
-                check(owned, "copy into " + g.table);
+                auto owned = std::make_unique<Result>(r);
+                ExecStatusType st = PQresultStatus(r);
+                if (!failed && st != PGRES_COMMAND_OK) failed = std::move(owned);
+                if (PQstatus(conn_) != CONNECTION_OK) break;
             }
+            if (failed) check(*failed, "copy into " + g.table);
             return;
         }
         // Bound multi-row INSERTs: at most 65535 parameters per statement.
@@ -266,6 +289,7 @@ private:
 
     PgSettings s_;
     PGconn* conn_ = nullptr;
+    std::size_t stage_tables_ = 0; // temporary tables made in the open transaction
 };
 
 PgSettings settings(const sdk::Context& ctx) {

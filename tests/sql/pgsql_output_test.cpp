@@ -106,3 +106,13 @@ TEST_CASE("pgsql: sql_table with strftime variables and sql_table_schema give a 
     PgDb db;
     if (server_up(db)) case_table_per_day(db);
 }
+
+TEST_CASE("pgsql: a row the server refuses is quarantined and counted, the rest of its batch commits once") {
+    PgDb db;
+    if (server_up(db)) case_refused_row(db);
+}
+
+TEST_CASE("pgsql: a value out of a narrowed column's range is refused alone") {
+    PgDb db;
+    if (server_up(db)) case_narrowed_column(db);
+}

@@ -325,6 +325,64 @@ inline void case_two_writers(ServerDb& db) {
     db.exec("DROP TABLE " + db.q(t));
 }
 
+/// A row the server refuses (a CHECK the site added) is quarantined and counted; every other
+/// row of its batch commits exactly once, on insert and on update, with two writers at once.
+inline void case_refused_row(ServerDb& db) {
+    pin_utc();
+    TempDir dir;
+    const std::string t = unique_table("acct_v9_poison");
+    db.create_from_script(9, t);
+    db.exec("ALTER TABLE " + db.q(t) + " ADD CONSTRAINT fa_small_packets CHECK (packets < 1000000)");
+    auto run = [&](const std::string& name) {
+        auto cfg = db.config(dir, t, 9);
+        cfg["sql_journal_dir"] = dir / ("journal-" + name);
+        Driver d(db.module(), cfg, name);
+        REQUIRE_MESSAGE(d.ok(), d.error());
+        feed_with_poison(d);
+        check_poison_writer(d, dir / ("journal-" + name + "/" + name + ".refused.jsonl"));
+    };
+    run("solo");
+    CHECK(db.one("SELECT COUNT(*), SUM(packets) FROM " + db.q(t)) == "100|198");
+    CHECK(db.one("SELECT packets FROM " + db.q(t) + " WHERE ip_src = '10.0.0.50'") == "1");
+    CHECK(db.one("SELECT packets FROM " + db.q(t) + " WHERE ip_src = '10.0.0.7'") == "1");
+    db.exec("DELETE FROM " + db.q(t));
+    std::thread a(run, "a"), b(run, "b");
+    a.join();
+    b.join();
+    CHECK(db.one("SELECT COUNT(*), SUM(packets) FROM " + db.q(t)) == "100|396");
+    CHECK(db.one("SELECT packets FROM " + db.q(t) + " WHERE ip_src = '10.0.0.7'") == "2");
+    db.exec("DROP TABLE " + db.q(t));
+}
+
+/// A column narrowed by the site (packets as a 32-bit integer): a value out of its range is a
+/// data error (SQLSTATE 22003, MySQL 1264 in strict mode) like a constraint, isolated the same way.
+inline void case_narrowed_column(ServerDb& db) {
+    pin_utc();
+    TempDir dir;
+    const std::string t = unique_table("acct_v9_narrow");
+    db.create_from_script(9, t);
+    db.exec(db.dialect() == sql::Dialect::Pgsql ? "ALTER TABLE " + db.q(t) + " ALTER COLUMN packets TYPE integer"
+                                                : "ALTER TABLE " + db.q(t) + " MODIFY packets INT UNSIGNED NOT NULL");
+    auto cfg = db.config(dir, t, 9);
+    Driver d(db.module(), cfg);
+    REQUIRE_MESSAGE(d.ok(), d.error());
+    std::vector<fa_row> rows;
+    std::uint64_t good = 0;
+    for (int k = 0; k < 300; ++k) {
+        rows.push_back(make_row(k, 0, 600, k == 123 ? 5'000'000'000ull : 1 + k % 5, 10));
+        if (k != 123) good += 1 + k % 5;
+    }
+    CHECK(d.purge(rows, kHostPrims) == FA_OK);
+    CHECK(d.flush() == FA_OK);
+    CHECK(d.counter("sql_rows_refused") == 1);
+    CHECK(d.counter("sql_rows_committed") == 299);
+    auto lines = refused_lines(dir / "journal/t.refused.jsonl");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find("\"packets\":\"5000000000\"") != std::string::npos);
+    CHECK(db.one("SELECT COUNT(*), SUM(packets) FROM " + db.q(t)) == "299|" + std::to_string(good));
+    db.exec("DROP TABLE " + db.q(t));
+}
+
 /// sql_table with strftime variables: a table per day, created from sql_table_schema.
 inline void case_table_per_day(ServerDb& db) {
     pin_utc();
