@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Output module "pgsql" (pmacct's pgsql plugin): rows into PostgreSQL tables, one transaction
 // per purge. Rows are loaded with COPY (or bound multi-row INSERTs) into a temporary table,
-// then merged set-wise under a table lock: UPDATE ... FROM adds counters to existing rows and
-// INSERT ... WHERE NOT EXISTS adds the new ones, so any table works, with or without a primary
-// key, and two daemons writing one table serialize instead of racing. With sql_dont_try_update
-// rows go straight into the table. The writer thread, backlog and journal come from SqlOutput.
+// then merged set-wise under a table lock, so two daemons writing one table serialize instead of
+// racing: INSERT ... ON CONFLICT DO UPDATE when a unique index covers exactly the key columns (the
+// etc/sql scripts' primary key), else UPDATE ... FROM adds counters to existing rows and INSERT
+// ... WHERE NOT EXISTS adds the new ones, so any table works, with or without a primary key.
+// With sql_dont_try_update rows go straight into the table. The writer thread, backlog and
+// journal come from SqlOutput.
 #include <cstring>  // std::strncmp
 #include <map>      // std::map
 #include <memory>   // std::unique_ptr
@@ -106,7 +108,7 @@ public:
         }
         // CREATE TABLE IF NOT EXISTS notices and the like are not for stderr.
         PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
-        unique_key_.clear();
+        key_index_.clear();
         Result mem(PQexec(conn_, "SELECT pg_size_bytes(current_setting('work_mem')) < 67108864"));
         check(mem, "settings");
         raise_work_mem_ = PQntuples(mem.r) == 1 && std::string(PQgetvalue(mem.r, 0, 0)) == "t";
@@ -227,6 +229,28 @@ private:
             }
             if (c.key) match += (match.empty() ? "" : " AND ") + std::string("t.") + n + " = s." + n;
         }
+        const KeyIndex index = key_index(req.schema, g.table);
+        if (index == KeyIndex::Exact) {
+            // One pass through the key's own index: its cost does not grow with the table, where
+            // the joins below scan the whole table (a day's table holds millions of rows), and it
+            // does not depend on the planner's statistics of a table just created.
+            std::string conflict, excluded;
+            for (const auto& c : cols) {
+                const std::string n = q(c.name);
+                if (c.key) conflict += (conflict.empty() ? "" : ", ") + n;
+                switch (c.field) {
+                case Field::Packets: case Field::Bytes: case Field::Flows:
+                    excluded += (excluded.empty() ? "" : ", ") + n + " = t." + n + " + EXCLUDED." + n;
+                    break;
+                case Field::TcpFlags: excluded += (excluded.empty() ? "" : ", ") + n + " = t." + n + " | EXCLUDED." + n; break;
+                case Field::StampUpdated: excluded += (excluded.empty() ? "" : ", ") + n + " = EXCLUDED." + n; break;
+                default: break;
+                }
+            }
+            exec("INSERT INTO " + table + " AS t (" + names + ") SELECT " + names + " FROM " + stage + " ON CONFLICT (" +
+                 conflict + ") DO UPDATE SET " + excluded);
+            return;
+        }
         // The joins below hash 100K-row sides: with PostgreSQL's default 4 MB they spill to disk
         // in batches (a third of the merge's time). Only this transaction gets more.
         if (raise_work_mem_) exec("SET LOCAL work_mem = '64MB'");
@@ -234,15 +258,18 @@ private:
         check(updated, "update " + g.table);
         // Stage rows have distinct keys (the renderer merges them): when a unique index on key
         // columns lets each match at most one row, as many rows updated as staged means none is new.
-        if (unique_key(req.schema, g.table) && std::strtoull(PQcmdTuples(updated.r), nullptr, 10) == g.rows()) return;
+        if (index == KeyIndex::Subset && std::strtoull(PQcmdTuples(updated.r), nullptr, 10) == g.rows()) return;
         exec("INSERT INTO " + table + " (" + names + ") SELECT " + names + " FROM " + stage +
              " AS s WHERE NOT EXISTS (SELECT 1 FROM " + table + " AS t WHERE " + match + ")");
     }
 
-    // True when `table` has a unique index (or primary key) made of key columns only.
-    bool unique_key(const sql::Schema& schema, const std::string& table) {
-        auto it = unique_key_.find(table);
-        if (it != unique_key_.end()) return it->second;
+    // Exact: a unique index (or primary key) on exactly the key columns; Subset: one on some key
+    // columns only (each staged row then matches one table row at most); None otherwise.
+    enum class KeyIndex { None, Subset, Exact };
+
+    KeyIndex key_index(const sql::Schema& schema, const std::string& table) {
+        auto it = key_index_.find(table);
+        if (it != key_index_.end()) return it->second;
         std::set<std::string> keys;
         for (const auto& c : schema.columns)
             if (c.key) keys.insert(c.name);
@@ -254,19 +281,21 @@ private:
                               "AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid",
                               1, nullptr, p, nullptr, nullptr, 0));
         check(r, "index lookup");
-        bool found = false;
-        for (int row = 0; row < PQntuples(r.r) && !found; ++row) {
+        KeyIndex found = KeyIndex::None;
+        for (int row = 0; row < PQntuples(r.r) && found != KeyIndex::Exact; ++row) {
             std::string list = PQgetvalue(r.r, row, 0);
-            bool all_keys = !list.empty();
-            for (std::size_t at = 0; at <= list.size() && all_keys;) {
+            std::set<std::string> cols;
+            for (std::size_t at = 0; at <= list.size();) {
                 std::size_t comma = list.find(',', at);
                 if (comma == std::string::npos) comma = list.size();
-                all_keys = keys.count(list.substr(at, comma - at)) > 0;
+                cols.insert(list.substr(at, comma - at));
                 at = comma + 1;
             }
-            found = all_keys;
+            bool subset = !list.empty();
+            for (const auto& c : cols) subset = subset && keys.count(c) > 0;
+            if (subset) found = cols == keys ? KeyIndex::Exact : KeyIndex::Subset;
         }
-        unique_key_.emplace(table, found);
+        key_index_.emplace(table, found);
         return found;
     }
 
@@ -334,7 +363,7 @@ private:
     PGconn* conn_ = nullptr;
     std::size_t stage_tables_ = 0; // temporary tables made in the open transaction
     bool raise_work_mem_ = false;   // the session's work_mem is under 64 MB
-    std::map<std::string, bool> unique_key_; // per table, since open(): see unique_key()
+    std::map<std::string, KeyIndex> key_index_; // per table, since open(): see key_index()
 };
 
 PgSettings settings(const sdk::Context& ctx) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fstream>   // std::ifstream
+#include <functional> // std::function
 #include <random>    // std::random_device
 #include <sstream>   // std::stringstream
 #include <thread>    // std::thread
@@ -88,11 +89,14 @@ inline void case_scripts_create_every_version(ServerDb& db) {
     }
 }
 
-inline void case_upsert_adds_counters(ServerDb& db, std::map<std::string, std::string> extra = {}) {
+/// `adjust` may change the table made from the script (its keys) before the module sees it.
+inline void case_upsert_adds_counters(ServerDb& db, std::map<std::string, std::string> extra = {},
+                                      const std::function<void(const std::string&)>& adjust = {}) {
     pin_utc();
     TempDir dir;
     const std::string t = unique_table("acct_v9");
     db.create_from_script(9, t);
+    if (adjust) adjust(t);
     auto cfg = db.config(dir, t, 9);
     for (auto& [k, v] : extra) cfg[k] = v;
     {
