@@ -36,6 +36,8 @@ struct MySettings {
     std::size_t multi_values_bytes = 1 << 20;
 };
 
+constexpr std::size_t kMaxCachedStatements = 16;
+
 // Client errors (2000-2999) mean the session is unusable.
 bool is_connection_error(unsigned err) { return err >= 2000 && err < 3000; }
 
@@ -293,7 +295,13 @@ private:
             const std::size_t n = std::min(per_stmt, g.rows() - first);
             const std::string key = g.table + "#" + std::to_string(n) + (req.dont_try_update ? "i" : "u");
             auto it = stmts_.find(key);
-            if (it == stmts_.end()) it = stmts_.emplace(key, prepare(insert_text(req, g.table, n))).first;
+            if (it == stmts_.end()) {
+                // A purge's last statement, and the parts of an isolated batch, have sizes of their
+                // own: the cache stays small so the server's prepared statements never pile up
+                // (max_prepared_stmt_count).
+                if (stmts_.size() >= kMaxCachedStatements) stmts_.clear();
+                it = stmts_.emplace(key, prepare(insert_text(req, g.table, n))).first;
+            }
             values.clear();
             for (std::size_t r = 0; r < n; ++r)
                 for (std::size_t c = 0; c < ncols; ++c) values.push_back(&g.cell(first + r, c));

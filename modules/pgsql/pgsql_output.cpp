@@ -149,8 +149,16 @@ public:
 
     void commit(const sql::CommitRequest& req) override {
         exec("BEGIN");
-        stage_tables_ = 0;
         try {
+            if (!req.dont_try_update) {
+                // One staging table per transaction, made before any savepoint so that a part
+                // rolled back keeps it: isolating many refused rows creates no table per part.
+                const auto q = [](const std::string& n) { return sql::quote_ident(Dialect::Pgsql, n); };
+                std::string ddl = "CREATE TEMP TABLE " + std::string(kStage) + " (";
+                for (std::size_t i = 0; i < req.schema.columns.size(); ++i)
+                    ddl += (i ? ", " : "") + q(req.schema.columns[i].name) + " " + req.schema.columns[i].type;
+                exec(ddl + ") ON COMMIT DROP");
+            }
             if (req.refused)
                 sql::write_isolating(*this, req.groups, [&](const sql::RenderedGroup& g) { write_group(req, g); },
                                      *req.refused);
@@ -210,11 +218,9 @@ private:
         }
         // Serializes writers of this table (two daemons): the merge below is then exact.
         exec("LOCK TABLE " + table + " IN SHARE ROW EXCLUSIVE MODE");
-        // A name per group and per part written in this transaction (parts under savepoints).
-        const std::string stage = "flowacct_stage_" + std::to_string(stage_tables_++);
-        std::string ddl = "CREATE TEMP TABLE " + stage + " (";
-        for (std::size_t i = 0; i < cols.size(); ++i) ddl += (i ? ", " : "") + q(cols[i].name) + " " + cols[i].type;
-        exec(ddl + ") ON COMMIT DROP");
+        const std::string stage = kStage;
+        // Emptied for each group (a table per day) and each part; made in commit().
+        exec("TRUNCATE " + stage);
         load(stage, names, req, g);
         std::string sets, match;
         for (const auto& c : cols) {
@@ -361,7 +367,7 @@ private:
 
     PgSettings s_;
     PGconn* conn_ = nullptr;
-    std::size_t stage_tables_ = 0; // temporary tables made in the open transaction
+    static constexpr const char* kStage = "flowacct_stage"; // the transaction's staging table
     bool raise_work_mem_ = false;   // the session's work_mem is under 64 MB
     std::map<std::string, KeyIndex> key_index_; // per table, since open(): see key_index()
 };

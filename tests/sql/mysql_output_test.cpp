@@ -149,3 +149,8 @@ TEST_CASE("mysql: a value out of a narrowed column's range is refused alone") {
     MyDb db;
     if (server_up(db)) case_narrowed_column(db);
 }
+
+TEST_CASE("mysql: three hundred refused rows in one batch are each isolated and counted") {
+    MyDb db;
+    if (server_up(db)) case_many_refused_rows(db);
+}

@@ -131,3 +131,8 @@ TEST_CASE("pgsql: a value out of a narrowed column's range is refused alone") {
     PgDb db;
     if (server_up(db)) case_narrowed_column(db);
 }
+
+TEST_CASE("pgsql: three hundred refused rows in one batch are each isolated and counted") {
+    PgDb db;
+    if (server_up(db)) case_many_refused_rows(db);
+}

@@ -358,6 +358,26 @@ inline void case_refused_row(ServerDb& db) {
     db.exec("DROP TABLE " + db.q(t));
 }
 
+/// Many refused rows scattered through one batch: each is isolated and counted, the others commit.
+inline void case_many_refused_rows(ServerDb& db) {
+    pin_utc();
+    TempDir dir;
+    const std::string t = unique_table("acct_v9_many");
+    db.create_from_script(9, t);
+    db.exec("ALTER TABLE " + db.q(t) + " ADD CONSTRAINT fa_small_packets CHECK (packets < 1000000)");
+    Driver d(db.module(), db.config(dir, t, 9));
+    REQUIRE_MESSAGE(d.ok(), d.error());
+    std::vector<fa_row> rows;
+    for (int k = 0; k < 3000; ++k) rows.push_back(make_row(k, 0, 600, k % 10 == 3 ? 2'000'000 : 2, 10));
+    CHECK(d.purge(rows, kHostPrims) == FA_OK);
+    CHECK(d.flush() == FA_OK);
+    CHECK(d.counter("sql_rows_refused") == 300);
+    CHECK(d.counter("sql_rows_committed") == 2700);
+    CHECK(refused_lines(dir / "journal/t.refused.jsonl").size() == 300);
+    CHECK(db.one("SELECT COUNT(*), SUM(packets) FROM " + db.q(t)) == "2700|5400");
+    db.exec("DROP TABLE " + db.q(t));
+}
+
 /// A column narrowed by the site (packets as a 32-bit integer): a value out of its range is a
 /// data error (SQLSTATE 22003, MySQL 1264 in strict mode) like a constraint, isolated the same way.
 inline void case_narrowed_column(ServerDb& db) {
