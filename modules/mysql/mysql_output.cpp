@@ -36,8 +36,33 @@ struct MySettings {
     std::size_t multi_values_bytes = 1 << 20;
 };
 
+constexpr std::size_t kMaxCachedStatements = 16;
+
 // Client errors (2000-2999) mean the session is unusable.
 bool is_connection_error(unsigned err) { return err >= 2000 && err < 3000; }
+
+// Server errors about the values of the rows (strict mode): writing them again fails again.
+bool is_data_error(unsigned err) {
+    switch (err) {
+    case 1048: // ER_BAD_NULL_ERROR
+    case 1062: // ER_DUP_ENTRY (a unique key besides the row's own)
+    case 1264: // ER_WARN_DATA_OUT_OF_RANGE
+    case 1265: // WARN_DATA_TRUNCATED
+    case 1292: // ER_TRUNCATED_WRONG_VALUE
+    case 1366: // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
+    case 1367: // ER_ILLEGAL_VALUE_FOR_TYPE
+    case 1406: // ER_DATA_TOO_LONG
+    case 1411: // ER_WRONG_VALUE_FOR_TYPE
+    case 1451: case 1452: // foreign key
+    case 1586: // ER_DUP_ENTRY_WITH_KEY_NAME
+    case 1690: // ER_DATA_OUT_OF_RANGE (a counter sum past the column's type)
+    case 3819: // ER_CHECK_CONSTRAINT_VIOLATED (MySQL)
+    case 4025: // ER_CONSTRAINT_FAILED (MariaDB CHECK)
+        return true;
+    default:
+        return false;
+    }
+}
 
 struct StmtCloser {
     void operator()(MYSQL_STMT* s) const {
@@ -143,7 +168,11 @@ public:
         }
         exec("START TRANSACTION");
         try {
-            for (const auto& g : req.groups) write_group(req, g);
+            if (req.refused)
+                sql::write_isolating(*this, req.groups, [&](const sql::RenderedGroup& g) { write_group(req, g); },
+                                     *req.refused);
+            else
+                for (const auto& g : req.groups) write_group(req, g);
             if (!req.marker_table.empty()) {
                 std::string seq = std::to_string(req.seq);
                 run("INSERT INTO " + sql::quote_table(Dialect::Mysql, req.marker_table) +
@@ -161,12 +190,14 @@ public:
 private:
     [[noreturn]] void fail(const std::string& what) {
         unsigned err = mysql_errno(db_);
-        throw DbError(what + ": " + mysql_error(db_) + " (" + std::to_string(err) + ")", is_connection_error(err));
+        throw DbError(what + ": " + mysql_error(db_) + " (" + std::to_string(err) + ")", is_connection_error(err),
+                      is_data_error(err));
     }
 
     [[noreturn]] void fail_stmt(MYSQL_STMT* st, const std::string& what) {
         unsigned err = mysql_stmt_errno(st);
-        throw DbError(what + ": " + mysql_stmt_error(st) + " (" + std::to_string(err) + ")", is_connection_error(err));
+        throw DbError(what + ": " + mysql_stmt_error(st) + " (" + std::to_string(err) + ")", is_connection_error(err),
+                      is_data_error(err));
     }
 
     StmtPtr prepare(const std::string& text) {
@@ -264,7 +295,13 @@ private:
             const std::size_t n = std::min(per_stmt, g.rows() - first);
             const std::string key = g.table + "#" + std::to_string(n) + (req.dont_try_update ? "i" : "u");
             auto it = stmts_.find(key);
-            if (it == stmts_.end()) it = stmts_.emplace(key, prepare(insert_text(req, g.table, n))).first;
+            if (it == stmts_.end()) {
+                // A purge's last statement, and the parts of an isolated batch, have sizes of their
+                // own: the cache stays small so the server's prepared statements never pile up
+                // (max_prepared_stmt_count).
+                if (stmts_.size() >= kMaxCachedStatements) stmts_.clear();
+                it = stmts_.emplace(key, prepare(insert_text(req, g.table, n))).first;
+            }
             values.clear();
             for (std::size_t r = 0; r < n; ++r)
                 for (std::size_t c = 0; c < ncols; ++c) values.push_back(&g.cell(first + r, c));

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Output module "pgsql" (pmacct's pgsql plugin): rows into PostgreSQL tables, one transaction
 // per purge. Rows are loaded with COPY (or bound multi-row INSERTs) into a temporary table,
-// then merged set-wise under a table lock: UPDATE ... FROM adds counters to existing rows and
-// INSERT ... WHERE NOT EXISTS adds the new ones, so any table works, with or without a primary
-// key, and two daemons writing one table serialize instead of racing. With sql_dont_try_update
-// rows go straight into the table. The writer thread, backlog and journal come from SqlOutput.
+// then merged set-wise under a table lock, so two daemons writing one table serialize instead of
+// racing: INSERT ... ON CONFLICT DO UPDATE when a unique index covers exactly the key columns (the
+// etc/sql scripts' primary key), else UPDATE ... FROM adds counters to existing rows and INSERT
+// ... WHERE NOT EXISTS adds the new ones, so any table works, with or without a primary key.
+// With sql_dont_try_update rows go straight into the table. The writer thread, backlog and
+// journal come from SqlOutput.
+#include <cstring>  // std::strncmp
 #include <map>      // std::map
+#include <memory>   // std::unique_ptr
+#include <set>      // std::set
 #include <string>   // std::string
 #include <vector>   // std::vector
 
@@ -103,6 +108,10 @@ public:
         }
         // CREATE TABLE IF NOT EXISTS notices and the like are not for stderr.
         PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+        key_index_.clear();
+        Result mem(PQexec(conn_, "SELECT pg_size_bytes(current_setting('work_mem')) < 67108864"));
+        check(mem, "settings");
+        raise_work_mem_ = PQntuples(mem.r) == 1 && std::string(PQgetvalue(mem.r, 0, 0)) == "t";
     }
 
     void close() noexcept override {
@@ -141,7 +150,20 @@ public:
     void commit(const sql::CommitRequest& req) override {
         exec("BEGIN");
         try {
-            for (std::size_t i = 0; i < req.groups.size(); ++i) write_group(req, req.groups[i], i);
+            if (!req.dont_try_update) {
+                // One staging table per transaction, made before any savepoint so that a part
+                // rolled back keeps it: isolating many refused rows creates no table per part.
+                const auto q = [](const std::string& n) { return sql::quote_ident(Dialect::Pgsql, n); };
+                std::string ddl = "CREATE TEMP TABLE " + std::string(kStage) + " (";
+                for (std::size_t i = 0; i < req.schema.columns.size(); ++i)
+                    ddl += (i ? ", " : "") + q(req.schema.columns[i].name) + " " + req.schema.columns[i].type;
+                exec(ddl + ") ON COMMIT DROP");
+            }
+            if (req.refused)
+                sql::write_isolating(*this, req.groups, [&](const sql::RenderedGroup& g) { write_group(req, g); },
+                                     *req.refused);
+            else
+                for (const auto& g : req.groups) write_group(req, g);
             if (!req.marker_table.empty()) {
                 std::string seq = std::to_string(req.seq);
                 const char* p[] = {req.writer_id.c_str(), seq.c_str()};
@@ -168,13 +190,22 @@ private:
         return s;
     }
 
+    // SQLSTATE classes 22 (data exception: out of range, too long, invalid text) and 23
+    // (integrity constraint: NOT NULL, CHECK, UNIQUE) mean these rows, not the session, are at fault.
+    static bool data_error(const PGresult* r) {
+        const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+        return state && (std::strncmp(state, "22", 2) == 0 || std::strncmp(state, "23", 2) == 0);
+    }
+
     void check(const Result& r, const std::string& what) {
         ExecStatusType st = r.r ? PQresultStatus(r.r) : PGRES_FATAL_ERROR;
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN) return;
-        throw DbError(what + ": " + trim(PQerrorMessage(conn_)), PQstatus(conn_) != CONNECTION_OK);
+        const bool connection = PQstatus(conn_) != CONNECTION_OK;
+        throw DbError(what + ": " + trim(r.r ? PQresultErrorMessage(r.r) : PQerrorMessage(conn_)), connection,
+                      !connection && data_error(r.r));
     }
 
-    void write_group(const sql::CommitRequest& req, const sql::RenderedGroup& g, std::size_t index) {
+    void write_group(const sql::CommitRequest& req, const sql::RenderedGroup& g) {
         using sql::Field;
         const auto& cols = req.schema.columns;
         const auto q = [](const std::string& n) { return sql::quote_ident(Dialect::Pgsql, n); };
@@ -187,10 +218,9 @@ private:
         }
         // Serializes writers of this table (two daemons): the merge below is then exact.
         exec("LOCK TABLE " + table + " IN SHARE ROW EXCLUSIVE MODE");
-        const std::string stage = "flowacct_stage_" + std::to_string(index);
-        std::string ddl = "CREATE TEMP TABLE " + stage + " (";
-        for (std::size_t i = 0; i < cols.size(); ++i) ddl += (i ? ", " : "") + q(cols[i].name) + " " + cols[i].type;
-        exec(ddl + ") ON COMMIT DROP");
+        const std::string stage = kStage;
+        // Emptied for each group (a table per day) and each part; made in commit().
+        exec("TRUNCATE " + stage);
         load(stage, names, req, g);
         std::string sets, match;
         for (const auto& c : cols) {
@@ -205,9 +235,74 @@ private:
             }
             if (c.key) match += (match.empty() ? "" : " AND ") + std::string("t.") + n + " = s." + n;
         }
-        exec("UPDATE " + table + " AS t SET " + sets + " FROM " + stage + " AS s WHERE " + match);
+        const KeyIndex index = key_index(req.schema, g.table);
+        if (index == KeyIndex::Exact) {
+            // One pass through the key's own index: its cost does not grow with the table, where
+            // the joins below scan the whole table (a day's table holds millions of rows), and it
+            // does not depend on the planner's statistics of a table just created.
+            std::string conflict, excluded;
+            for (const auto& c : cols) {
+                const std::string n = q(c.name);
+                if (c.key) conflict += (conflict.empty() ? "" : ", ") + n;
+                switch (c.field) {
+                case Field::Packets: case Field::Bytes: case Field::Flows:
+                    excluded += (excluded.empty() ? "" : ", ") + n + " = t." + n + " + EXCLUDED." + n;
+                    break;
+                case Field::TcpFlags: excluded += (excluded.empty() ? "" : ", ") + n + " = t." + n + " | EXCLUDED." + n; break;
+                case Field::StampUpdated: excluded += (excluded.empty() ? "" : ", ") + n + " = EXCLUDED." + n; break;
+                default: break;
+                }
+            }
+            exec("INSERT INTO " + table + " AS t (" + names + ") SELECT " + names + " FROM " + stage + " ON CONFLICT (" +
+                 conflict + ") DO UPDATE SET " + excluded);
+            return;
+        }
+        // The joins below hash 100K-row sides: with PostgreSQL's default 4 MB they spill to disk
+        // in batches (a third of the merge's time). Only this transaction gets more.
+        if (raise_work_mem_) exec("SET LOCAL work_mem = '64MB'");
+        Result updated(PQexec(conn_, ("UPDATE " + table + " AS t SET " + sets + " FROM " + stage + " AS s WHERE " + match).c_str()));
+        check(updated, "update " + g.table);
+        // Stage rows have distinct keys (the renderer merges them): when a unique index on key
+        // columns lets each match at most one row, as many rows updated as staged means none is new.
+        if (index == KeyIndex::Subset && std::strtoull(PQcmdTuples(updated.r), nullptr, 10) == g.rows()) return;
         exec("INSERT INTO " + table + " (" + names + ") SELECT " + names + " FROM " + stage +
              " AS s WHERE NOT EXISTS (SELECT 1 FROM " + table + " AS t WHERE " + match + ")");
+    }
+
+    // Exact: a unique index (or primary key) on exactly the key columns; Subset: one on some key
+    // columns only (each staged row then matches one table row at most); None otherwise.
+    enum class KeyIndex { None, Subset, Exact };
+
+    KeyIndex key_index(const sql::Schema& schema, const std::string& table) {
+        auto it = key_index_.find(table);
+        if (it != key_index_.end()) return it->second;
+        std::set<std::string> keys;
+        for (const auto& c : schema.columns)
+            if (c.key) keys.insert(c.name);
+        std::string quoted = sql::quote_table(Dialect::Pgsql, table);
+        const char* p[] = {quoted.c_str()};
+        Result r(PQexecParams(conn_,
+                              "SELECT string_agg(a.attname::text, ',') FROM pg_index i JOIN pg_attribute a ON "
+                              "a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1) "
+                              "AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid",
+                              1, nullptr, p, nullptr, nullptr, 0));
+        check(r, "index lookup");
+        KeyIndex found = KeyIndex::None;
+        for (int row = 0; row < PQntuples(r.r) && found != KeyIndex::Exact; ++row) {
+            std::string list = PQgetvalue(r.r, row, 0);
+            std::set<std::string> cols;
+            for (std::size_t at = 0; at <= list.size();) {
+                std::size_t comma = list.find(',', at);
+                if (comma == std::string::npos) comma = list.size();
+                cols.insert(list.substr(at, comma - at));
+                at = comma + 1;
+            }
+            bool subset = !list.empty();
+            for (const auto& c : cols) subset = subset && keys.count(c) > 0;
+            if (subset) found = cols == keys ? KeyIndex::Exact : KeyIndex::Subset;
+        }
+        key_index_.emplace(table, found);
+        return found;
     }
 
     // Loads the group's rows into `target` (a quoted or temporary table name).
@@ -233,12 +328,18 @@ private:
             if (ok && !buf.empty()) ok = PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) == 1;
             if (PQputCopyEnd(conn_, ok ? nullptr : "flowacct: copy aborted") != 1)
                 throw DbError("copy end: " + trim(PQerrorMessage(conn_)), PQstatus(conn_) != CONNECTION_OK);
+            // Every result is read before an error is raised: the session is then ready for the
+            // ROLLBACK (TO SAVEPOINT) that follows.
+            std::unique_ptr<Result> failed;
             for (;;) {
                 PGresult* r = PQgetResult(conn_);
                 if (!r) break;
-                Result owned(r);
-                check(owned, "copy into " + g.table);
+                auto owned = std::make_unique<Result>(r);
+                ExecStatusType st = PQresultStatus(r);
+                if (!failed && st != PGRES_COMMAND_OK) failed = std::move(owned);
+                if (PQstatus(conn_) != CONNECTION_OK) break;
             }
+            if (failed) check(*failed, "copy into " + g.table);
             return;
         }
         // Bound multi-row INSERTs: at most 65535 parameters per statement.
@@ -266,6 +367,9 @@ private:
 
     PgSettings s_;
     PGconn* conn_ = nullptr;
+    static constexpr const char* kStage = "flowacct_stage"; // the transaction's staging table
+    bool raise_work_mem_ = false;   // the session's work_mem is under 64 MB
+    std::map<std::string, KeyIndex> key_index_; // per table, since open(): see key_index()
 };
 
 PgSettings settings(const sdk::Context& ctx) {

@@ -107,7 +107,11 @@ public:
     void commit(const sql::CommitRequest& req) override {
         exec("BEGIN IMMEDIATE");
         try {
-            for (const auto& g : req.groups) write_group(req, g);
+            if (req.refused)
+                sql::write_isolating(*this, req.groups, [&](const sql::RenderedGroup& g) { write_group(req, g); },
+                                     *req.refused);
+            else
+                for (const auto& g : req.groups) write_group(req, g);
             if (!req.marker_table.empty()) {
                 Stmt st = prepare("INSERT INTO " + sql::quote_table(sql::Dialect::Sqlite, req.marker_table) +
                                   " (writer, seq, stamp_updated) VALUES (?, ?, datetime('now', 'localtime'))"
@@ -155,8 +159,12 @@ private:
         return false;
     }
 
+    // A constraint (NOT NULL, CHECK, UNIQUE), a STRICT table's type or a value past the size
+    // limit: these rows are at fault, not the file.
     [[noreturn]] void fail(const std::string& what) {
-        throw DbError(what + ": " + sqlite3_errmsg(db_), false);
+        const int code = sqlite3_errcode(db_) & 0xff;
+        throw DbError(what + ": " + sqlite3_errmsg(db_), false,
+                      code == SQLITE_CONSTRAINT || code == SQLITE_MISMATCH || code == SQLITE_TOOBIG);
     }
 
     Stmt prepare(const std::string& text) {
@@ -234,6 +242,17 @@ private:
 
     void write_group(const sql::CommitRequest& req, const sql::RenderedGroup& g) {
         TableStmts& ts = statements(req.schema, g.table);
+        try {
+            write_rows(req, g, ts);
+        } catch (...) {
+            // No statement left mid-step: a ROLLBACK (TO SAVEPOINT) follows.
+            for (Stmt* st : {&ts.update, &ts.insert, &ts.upsert})
+                if (st->s) sqlite3_reset(st->s);
+            throw;
+        }
+    }
+
+    void write_rows(const sql::CommitRequest& req, const sql::RenderedGroup& g, TableStmts& ts) {
         const auto& cols = req.schema.columns;
         if (!req.dont_try_update && ts.upsert.s) {
             for (std::size_t row = 0; row < g.rows(); ++row) {

@@ -139,3 +139,18 @@ TEST_CASE("mysql: sql_table with strftime variables and sql_table_schema give a 
     MyDb db;
     if (server_up(db)) case_table_per_day(db);
 }
+
+TEST_CASE("mysql: a row the server refuses is quarantined and counted, the rest of its batch commits once") {
+    MyDb db;
+    if (server_up(db)) case_refused_row(db);
+}
+
+TEST_CASE("mysql: a value out of a narrowed column's range is refused alone") {
+    MyDb db;
+    if (server_up(db)) case_narrowed_column(db);
+}
+
+TEST_CASE("mysql: three hundred refused rows in one batch are each isolated and counted") {
+    MyDb db;
+    if (server_up(db)) case_many_refused_rows(db);
+}

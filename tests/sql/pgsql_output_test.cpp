@@ -67,6 +67,21 @@ TEST_CASE("pgsql: a later purge of the same bin adds to the row (COPY and merge)
     if (server_up(db)) case_upsert_adds_counters(db);
 }
 
+TEST_CASE("pgsql: without a unique key the merge joins (UPDATE then INSERT of the new rows)") {
+    PgDb db;
+    if (server_up(db))
+        case_upsert_adds_counters(db, {}, [&](const std::string& t) { db.exec("ALTER TABLE " + db.q(t) + " DROP CONSTRAINT " + db.q(t + "_pkey")); });
+}
+
+TEST_CASE("pgsql: with a unique key on some key columns the merge joins and skips the INSERT when nothing is new") {
+    PgDb db;
+    if (server_up(db))
+        case_upsert_adds_counters(db, {}, [&](const std::string& t) {
+            db.exec("ALTER TABLE " + db.q(t) + " DROP CONSTRAINT " + db.q(t + "_pkey"));
+            db.exec("CREATE UNIQUE INDEX ON " + db.q(t) + " (ip_src, ip_dst, port_src, port_dst, stamp_inserted)");
+        });
+}
+
 TEST_CASE("pgsql: sql_use_copy false loads with bound multi-row INSERTs and gives the same rows") {
     PgDb db;
     if (server_up(db)) case_upsert_adds_counters(db, {{"sql_use_copy", "false"}});
@@ -105,4 +120,19 @@ TEST_CASE("pgsql: two writers on one table give exact totals") {
 TEST_CASE("pgsql: sql_table with strftime variables and sql_table_schema give a table per day") {
     PgDb db;
     if (server_up(db)) case_table_per_day(db);
+}
+
+TEST_CASE("pgsql: a row the server refuses is quarantined and counted, the rest of its batch commits once") {
+    PgDb db;
+    if (server_up(db)) case_refused_row(db);
+}
+
+TEST_CASE("pgsql: a value out of a narrowed column's range is refused alone") {
+    PgDb db;
+    if (server_up(db)) case_narrowed_column(db);
+}
+
+TEST_CASE("pgsql: three hundred refused rows in one batch are each isolated and counted") {
+    PgDb db;
+    if (server_up(db)) case_many_refused_rows(db);
 }

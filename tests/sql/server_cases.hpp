@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fstream>   // std::ifstream
+#include <functional> // std::function
 #include <random>    // std::random_device
 #include <sstream>   // std::stringstream
 #include <thread>    // std::thread
@@ -88,11 +89,14 @@ inline void case_scripts_create_every_version(ServerDb& db) {
     }
 }
 
-inline void case_upsert_adds_counters(ServerDb& db, std::map<std::string, std::string> extra = {}) {
+/// `adjust` may change the table made from the script (its keys) before the module sees it.
+inline void case_upsert_adds_counters(ServerDb& db, std::map<std::string, std::string> extra = {},
+                                      const std::function<void(const std::string&)>& adjust = {}) {
     pin_utc();
     TempDir dir;
     const std::string t = unique_table("acct_v9");
     db.create_from_script(9, t);
+    if (adjust) adjust(t);
     auto cfg = db.config(dir, t, 9);
     for (auto& [k, v] : extra) cfg[k] = v;
     {
@@ -322,6 +326,84 @@ inline void case_two_writers(ServerDb& db) {
     a.join();
     b.join();
     CHECK(db.one("SELECT COUNT(*), SUM(packets), SUM(bytes) FROM " + db.q(t)) == "300|6000|60000");
+    db.exec("DROP TABLE " + db.q(t));
+}
+
+/// A row the server refuses (a CHECK the site added) is quarantined and counted; every other
+/// row of its batch commits exactly once, on insert and on update, with two writers at once.
+inline void case_refused_row(ServerDb& db) {
+    pin_utc();
+    TempDir dir;
+    const std::string t = unique_table("acct_v9_poison");
+    db.create_from_script(9, t);
+    db.exec("ALTER TABLE " + db.q(t) + " ADD CONSTRAINT fa_small_packets CHECK (packets < 1000000)");
+    auto run = [&](const std::string& name) {
+        auto cfg = db.config(dir, t, 9);
+        cfg["sql_journal_dir"] = dir / ("journal-" + name);
+        Driver d(db.module(), cfg, name);
+        REQUIRE_MESSAGE(d.ok(), d.error());
+        feed_with_poison(d);
+        check_poison_writer(d, dir / ("journal-" + name + "/" + name + ".refused.jsonl"));
+    };
+    run("solo");
+    CHECK(db.one("SELECT COUNT(*), SUM(packets) FROM " + db.q(t)) == "100|198");
+    CHECK(db.one("SELECT packets FROM " + db.q(t) + " WHERE ip_src = '10.0.0.50'") == "1");
+    CHECK(db.one("SELECT packets FROM " + db.q(t) + " WHERE ip_src = '10.0.0.7'") == "1");
+    db.exec("DELETE FROM " + db.q(t));
+    std::thread a(run, "a"), b(run, "b");
+    a.join();
+    b.join();
+    CHECK(db.one("SELECT COUNT(*), SUM(packets) FROM " + db.q(t)) == "100|396");
+    CHECK(db.one("SELECT packets FROM " + db.q(t) + " WHERE ip_src = '10.0.0.7'") == "2");
+    db.exec("DROP TABLE " + db.q(t));
+}
+
+/// Many refused rows scattered through one batch: each is isolated and counted, the others commit.
+inline void case_many_refused_rows(ServerDb& db) {
+    pin_utc();
+    TempDir dir;
+    const std::string t = unique_table("acct_v9_many");
+    db.create_from_script(9, t);
+    db.exec("ALTER TABLE " + db.q(t) + " ADD CONSTRAINT fa_small_packets CHECK (packets < 1000000)");
+    Driver d(db.module(), db.config(dir, t, 9));
+    REQUIRE_MESSAGE(d.ok(), d.error());
+    std::vector<fa_row> rows;
+    for (int k = 0; k < 3000; ++k) rows.push_back(make_row(k, 0, 600, k % 10 == 3 ? 2'000'000 : 2, 10));
+    CHECK(d.purge(rows, kHostPrims) == FA_OK);
+    CHECK(d.flush() == FA_OK);
+    CHECK(d.counter("sql_rows_refused") == 300);
+    CHECK(d.counter("sql_rows_committed") == 2700);
+    CHECK(refused_lines(dir / "journal/t.refused.jsonl").size() == 300);
+    CHECK(db.one("SELECT COUNT(*), SUM(packets) FROM " + db.q(t)) == "2700|5400");
+    db.exec("DROP TABLE " + db.q(t));
+}
+
+/// A column narrowed by the site (packets as a 32-bit integer): a value out of its range is a
+/// data error (SQLSTATE 22003, MySQL 1264 in strict mode) like a constraint, isolated the same way.
+inline void case_narrowed_column(ServerDb& db) {
+    pin_utc();
+    TempDir dir;
+    const std::string t = unique_table("acct_v9_narrow");
+    db.create_from_script(9, t);
+    db.exec(db.dialect() == sql::Dialect::Pgsql ? "ALTER TABLE " + db.q(t) + " ALTER COLUMN packets TYPE integer"
+                                                : "ALTER TABLE " + db.q(t) + " MODIFY packets INT UNSIGNED NOT NULL");
+    auto cfg = db.config(dir, t, 9);
+    Driver d(db.module(), cfg);
+    REQUIRE_MESSAGE(d.ok(), d.error());
+    std::vector<fa_row> rows;
+    std::uint64_t good = 0;
+    for (int k = 0; k < 300; ++k) {
+        rows.push_back(make_row(k, 0, 600, k == 123 ? 5'000'000'000ull : 1 + k % 5, 10));
+        if (k != 123) good += 1 + k % 5;
+    }
+    CHECK(d.purge(rows, kHostPrims) == FA_OK);
+    CHECK(d.flush() == FA_OK);
+    CHECK(d.counter("sql_rows_refused") == 1);
+    CHECK(d.counter("sql_rows_committed") == 299);
+    auto lines = refused_lines(dir / "journal/t.refused.jsonl");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find("\"packets\":\"5000000000\"") != std::string::npos);
+    CHECK(db.one("SELECT COUNT(*), SUM(packets) FROM " + db.q(t)) == "299|" + std::to_string(good));
     db.exec("DROP TABLE " + db.q(t));
 }
 

@@ -2,7 +2,9 @@
 // Rows/s committed by each SQL output at 100K distinct keys per bin: one purge of new rows
 // (inserts), then a purge of the same keys and bin (counters added to existing rows). Drives the
 // modules through FakeHost; flush() returns once the rows are committed. Not run by ctest.
-// Usage: SQL_BENCH_ROWS=100000 SQL_BENCH_BACKENDS="sqlite3 pgsql mysql" sql_bench
+// SQL_BENCH_PREFILL_BINS=N first fills the table with N earlier bins of the same keys, so the
+// merge meets a table that already holds N * rows rows (as a table a day old does).
+// Usage: SQL_BENCH_ROWS=100000 SQL_BENCH_BACKENDS="sqlite3 pgsql mysql" SQL_BENCH_PREFILL_BINS=0 sql_bench
 #include <chrono>    // std::chrono
 #include <cstdio>    // std::printf
 #include <string>    // std::string
@@ -19,11 +21,13 @@ using namespace flowacct::sqltest;
 
 namespace {
 
-std::vector<fa_row> rows_for(std::size_t n) {
+constexpr std::uint64_t kBin = 1'700'000'400;
+
+std::vector<fa_row> rows_for(std::size_t n, std::uint64_t bin_s = kBin) {
     std::vector<fa_row> rows;
     rows.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {
-        auto r = make_row(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i % 50), 1'700'000'400, 1 + i % 3,
+        auto r = make_row(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(i % 50), bin_s, 1 + i % 3,
                           100 + i % 1000);
         r.rec.src_as = 5466;
         r.rec.dst_as = static_cast<std::uint32_t>(i % 4000);
@@ -89,6 +93,10 @@ TEST_CASE("rows per second committed at 100K distinct keys per bin") {
         }
         cfg["sql_table_schema"] = dir / "schema.sql";
         std::printf("%s (%zu distinct keys in one bin):\n", b.c_str(), n);
+        const std::uint64_t prefill = std::stoul(env_or("SQL_BENCH_PREFILL_BINS", "0"));
+        for (std::uint64_t p = 0; p < prefill; ++p)
+            run("output_" + b + ".so", cfg, rows_for(n, kBin - 600 * (prefill - p)),
+                ("prefill bin " + std::to_string(p + 1) + "/" + std::to_string(prefill)).c_str());
         run("output_" + b + ".so", cfg, rows, "insert (new rows)");
         run("output_" + b + ".so", cfg, rows, "update (same keys and bin)");
         cfg["sql_dont_try_update"] = "true";

@@ -3,10 +3,13 @@
 // FakeHost as the pipeline thread would, and small waits on the module's counters.
 #pragma once
 
+#include <sys/stat.h>  // stat
+
 #include <chrono>      // std::chrono
 #include <cstdlib>     // std::getenv, setenv
 #include <ctime>       // tzset
 #include <filesystem>  // std::filesystem
+#include <fstream>     // std::ifstream
 #include <map>         // std::map
 #include <memory>      // std::unique_ptr
 #include <random>      // std::random_device
@@ -126,6 +129,48 @@ inline bool require_sql() { return std::getenv("FLOWACCT_REQUIRE_SQL") != nullpt
 inline std::string env_or(const char* name, const char* fallback) {
     const char* v = std::getenv(name);
     return v && *v ? v : fallback;
+}
+
+/// The lines of a refused-rows file (none when it is absent); checks it is the owner's only.
+inline std::vector<std::string> refused_lines(const std::string& path) {
+    std::vector<std::string> out;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return out;
+    CHECK((st.st_mode & 0777) == 0600);
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+}
+
+/// Feeds one writer's two purges for the refused-row cases: 100 keys, one packet each, except
+/// key 50 in the first purge (2,000,000 packets, past the table's CHECK) and key 7 in the
+/// second (999,999: the sum with the first purge's packet passes it, refused on update).
+inline void feed_with_poison(Driver& d) {
+    std::vector<fa_row> first, second;
+    for (int k = 0; k < 100; ++k) {
+        first.push_back(make_row(k, 0, 600, k == 50 ? 2'000'000 : 1, 10));
+        second.push_back(make_row(k, 0, 600, k == 7 ? 999'999 : 1, 10));
+    }
+    CHECK(d.purge(first, kHostPrims) == FA_OK);
+    CHECK(d.purge(second, kHostPrims) == FA_OK);
+    CHECK(d.flush() == FA_OK);
+}
+
+/// What feed_with_poison() leaves per writer: the refused rows in the file and the counters.
+inline void check_poison_writer(Driver& d, const std::string& refused_file) {
+    CHECK(d.counter("sql_rows_refused") == 2);
+    CHECK(d.counter("sql_rows_committed") == 198);
+    CHECK(d.counter("sql_journal_rows") == 0);
+    auto lines = refused_lines(refused_file);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].find("\"packets\":\"2000000\"") != std::string::npos);
+    CHECK(lines[0].find("\"ip_src\":\"10.0.0.50\"") != std::string::npos);
+    CHECK(lines[0].find("fa_small_packets") != std::string::npos);
+    CHECK(lines[1].find("\"packets\":\"999999\"") != std::string::npos);
+    CHECK(lines[1].find("\"ip_src\":\"10.0.0.7\"") != std::string::npos);
+    bool logged = false;
+    for (const auto& l : d.host.logs) logged |= l.find("refused 1 row(s) of table") != std::string::npos;
+    CHECK(logged);
 }
 
 } // namespace flowacct::sqltest

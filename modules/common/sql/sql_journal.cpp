@@ -109,7 +109,8 @@ bool decode_batch(const std::string& data, RowBatch& out) {
     return pos == end;
 }
 
-Journal::Journal(std::filesystem::path dir, std::string name) : dir_(std::move(dir)), name_(std::move(name)) {
+Journal::Journal(std::filesystem::path dir, std::string name, std::uint64_t max_bytes)
+    : dir_(std::move(dir)), name_(std::move(name)), max_bytes_(max_bytes) {
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
     if (ec) throw sdk::Error("cannot create journal directory " + dir_.string() + ": " + ec.message(), "sql_journal_dir");
@@ -149,6 +150,7 @@ Journal::~Journal() {
 
 std::vector<JournalFile> Journal::scan() const {
     std::vector<JournalFile> out;
+    std::uint64_t total = 0;
     std::error_code ec;
     const std::string prefix = name_ + ".";
     for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
@@ -168,15 +170,37 @@ std::vector<JournalFile> Journal::scan() const {
         std::ifstream in(jf.path, std::ios::binary);
         char head[kHeaderBytes];
         if (in.read(head, sizeof head)) std::memcpy(&jf.rows, head + 24, 8);
+        std::error_code size_ec;
+        auto size = std::filesystem::file_size(jf.path, size_ec);
+        if (!size_ec) total += size;
         out.push_back(jf);
     }
+    // What a previous run left counts against the cap: the journal never grows past it.
+    bytes_.store(total, std::memory_order_relaxed);
     std::sort(out.begin(), out.end(), [](const JournalFile& a, const JournalFile& b) { return a.seq < b.seq; });
     return out;
 }
 
-std::filesystem::path Journal::write(const RowBatch& batch) const {
+std::filesystem::path Journal::write(const RowBatch& batch) {
     const std::string data = encode_batch(batch);
-    auto final_path = dir_ / (name_ + "." + seq_text(batch.seq) + kSuffix);
+    // Reserve the room first, so two threads writing at once cannot both pass the cap.
+    const std::uint64_t before = bytes_.fetch_add(data.size(), std::memory_order_relaxed);
+    if (max_bytes_ && before + data.size() > max_bytes_) {
+        bytes_.fetch_sub(data.size(), std::memory_order_relaxed);
+        throw sdk::Error("journal " + dir_.string() + " full: " + std::to_string(before) + " bytes, " +
+                         std::to_string(data.size()) + " more would pass sql_journal_max_size " +
+                         std::to_string(max_bytes_));
+    }
+    try {
+        return write_file(batch.seq, data);
+    } catch (...) {
+        bytes_.fetch_sub(data.size(), std::memory_order_relaxed);
+        throw;
+    }
+}
+
+std::filesystem::path Journal::write_file(std::uint64_t seq, const std::string& data) const {
+    auto final_path = dir_ / (name_ + "." + seq_text(seq) + kSuffix);
     auto tmp = final_path;
     tmp += ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -193,9 +217,17 @@ std::filesystem::path Journal::write(const RowBatch& batch) const {
         }
         done += static_cast<std::size_t>(n);
     }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    // ENOSPC may surface only here (delayed allocation): the file is then removed, never kept short.
+    if (::fsync(fd) != 0) {
+        int e = errno;
+        ::close(fd);
         ::unlink(tmp.c_str());
-        throw sdk::Error("cannot sync " + tmp.string() + ": " + std::strerror(errno));
+        throw sdk::Error("cannot sync " + tmp.string() + ": " + std::strerror(e));
+    }
+    if (::close(fd) != 0) {
+        int e = errno;
+        ::unlink(tmp.c_str());
+        throw sdk::Error("cannot close " + tmp.string() + ": " + std::strerror(e));
     }
     if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
         ::unlink(tmp.c_str());
@@ -221,14 +253,47 @@ bool Journal::read(const std::filesystem::path& path, RowBatch& out) const {
 
 void Journal::quarantine(const std::filesystem::path& path) const {
     std::error_code ec;
+    auto size = std::filesystem::file_size(path, ec);
+    if (!ec) release_bytes(size);
+    ec.clear();
     auto bad = path;
     bad += ".bad";
     std::filesystem::rename(path, bad, ec);
 }
 
-void Journal::remove(const std::filesystem::path& path) const {
+void Journal::remove(const std::filesystem::path& path) {
     std::error_code ec;
-    std::filesystem::remove(path, ec);
+    auto size = std::filesystem::file_size(path, ec);
+    if (std::filesystem::remove(path, ec) && size != static_cast<std::uintmax_t>(-1)) release_bytes(size);
+}
+
+void Journal::release_bytes(std::uint64_t n) const {
+    std::uint64_t cur = bytes_.load(std::memory_order_relaxed);
+    while (!bytes_.compare_exchange_weak(cur, cur - std::min(cur, n), std::memory_order_relaxed)) {
+    }
+}
+
+void Journal::append_refused(const std::string& lines) const {
+    auto path = refused_path();
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) throw sdk::Error("cannot open " + path.string() + ": " + std::strerror(errno));
+    std::size_t done = 0;
+    while (done < lines.size()) {
+        ssize_t n = ::write(fd, lines.data() + done, lines.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = errno;
+            ::close(fd);
+            throw sdk::Error("cannot write " + path.string() + ": " + std::strerror(e));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+        int e = errno;
+        ::close(fd);
+        throw sdk::Error("cannot sync " + path.string() + ": " + std::strerror(e));
+    }
+    ::close(fd);
 }
 
 } // namespace flowacct::sql

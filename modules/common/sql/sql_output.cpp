@@ -8,7 +8,7 @@
 #include <chrono>     // std::chrono
 #include <fstream>    // std::ifstream
 
-#include <flowacct/sdk/primitives.hpp> // sdk::find_primitive
+#include <flowacct/sdk/primitives.hpp> // sdk::find_primitive, sdk::json_escape
 
 namespace flowacct::sql {
 
@@ -17,6 +17,8 @@ namespace {
 constexpr std::size_t kSealRows = 65536;        // rows per transaction at most
 constexpr auto kFlushWait = std::chrono::seconds(30);
 constexpr std::uint64_t kBackoffMinMs = 200, kBackoffMaxMs = 2000;
+constexpr std::uint64_t kLogEveryUs = 10'000'000;      // rate-limited logs: one per 10 s at most
+constexpr std::uint64_t kRefusedFileMaxBytes = 64ull << 20; // the quarantine file stops growing here
 
 std::string hostname() {
     char b[256] = {};
@@ -36,6 +38,70 @@ std::string read_password(const sdk::Config& config) {
     std::getline(in, line);
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
     return line;
+}
+
+RenderedGroup slice_group(const RenderedGroup& g, std::size_t first, std::size_t count) {
+    RenderedGroup out;
+    out.table = g.table;
+    out.bin_s = g.bin_s;
+    out.columns = g.columns;
+    out.cells.assign(g.cells.begin() + static_cast<std::ptrdiff_t>(first * g.columns),
+                     g.cells.begin() + static_cast<std::ptrdiff_t>((first + count) * g.columns));
+    out.counters.assign(g.counters.begin() + static_cast<std::ptrdiff_t>(first),
+                        g.counters.begin() + static_cast<std::ptrdiff_t>(first + count));
+    return out;
+}
+
+namespace {
+
+// One part under a savepoint; a refused part is rolled back and its halves tried in turn.
+void write_part(Backend& backend, const RenderedGroup& part, const std::function<void(const RenderedGroup&)>& write,
+                std::vector<RefusedRow>& refused) {
+    backend.exec("SAVEPOINT flowacct_part");
+    try {
+        write(part);
+    } catch (const DbError& e) {
+        if (!e.data()) throw;
+        backend.exec("ROLLBACK TO SAVEPOINT flowacct_part");
+        backend.exec("RELEASE SAVEPOINT flowacct_part");
+        if (part.rows() <= 1) {
+            if (part.rows() == 1)
+                refused.push_back(RefusedRow{part.table, std::vector<std::string>(part.cells.begin(), part.cells.end()), e.what()});
+            return;
+        }
+        const std::size_t half = part.rows() / 2;
+        write_part(backend, slice_group(part, 0, half), write, refused);
+        write_part(backend, slice_group(part, half, part.rows() - half), write, refused);
+        return;
+    }
+    backend.exec("RELEASE SAVEPOINT flowacct_part");
+}
+
+} // namespace
+
+void write_isolating(Backend& backend, const std::vector<RenderedGroup>& groups,
+                     const std::function<void(const RenderedGroup&)>& write, std::vector<RefusedRow>& refused) {
+    for (const auto& g : groups) write_part(backend, g, write, refused);
+}
+
+std::uint64_t parse_size_bytes(const std::string& text, const char* key) {
+    std::size_t pos = 0;
+    unsigned long long n = 0;
+    try {
+        n = std::stoull(text, &pos, 10);
+    } catch (...) {
+        pos = 0;
+    }
+    if (pos == 0 || text[0] == '-') throw sdk::Error("expected a size such as 500000, 64M or 1G, got '" + text + "'", key);
+    std::string unit = text.substr(pos);
+    if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+    unsigned shift = 0;
+    if (unit == "K" || unit == "k") shift = 10;
+    else if (unit == "M" || unit == "m") shift = 20;
+    else if (unit == "G" || unit == "g") shift = 30;
+    else if (!unit.empty()) throw sdk::Error("expected a size such as 500000, 64M or 1G, got '" + text + "'", key);
+    if (shift && n > (~0ull >> shift)) throw sdk::Error("size '" + text + "' is too large", key);
+    return static_cast<std::uint64_t>(n) << shift;
 }
 
 std::uint64_t aggregate_mask(const sdk::Config& config) {
@@ -81,7 +147,9 @@ SqlOutput::SqlOutput(const sdk::Context& ctx, Dialect dialect, std::unique_ptr<B
     std::string safe_instance = sanitize_text(instance, 64);
     for (char& ch : safe_instance)
         if (ch == '/' || ch == '.') ch = '_';
-    journal_ = std::make_unique<Journal>(c.str("sql_journal_dir", "/var/lib/flowacct/sql"), safe_instance);
+    const std::uint64_t journal_max_bytes = parse_size_bytes(c.str("sql_journal_max_size", "0"), "sql_journal_max_size");
+    journal_ = std::make_unique<Journal>(c.str("sql_journal_dir", "/var/lib/flowacct/sql"), safe_instance,
+                                         journal_max_bytes);
     // The id comes first: a long path may be cut at 255 characters, the id never is.
     writer_id_ = sanitize_text(journal_->id() + ":" + hostname() + ":" + instance + ":" + journal_->dir().string(), 255);
 
@@ -93,6 +161,8 @@ SqlOutput::SqlOutput(const sdk::Context& ctx, Dialect dialect, std::unique_ptr<B
     batches_skipped_ = ctx.counter("sql_batches_already_committed");
     journal_corrupt_ = ctx.counter("sql_journal_corrupt");
     journal_errors_ = ctx.counter("sql_journal_errors");
+    rows_refused_ = ctx.counter("sql_rows_refused");
+    rows_dropped_ = ctx.counter("sql_rows_dropped");
     backlog_rows_ = ctx.counter("sql_backlog_rows");
     journal_rows_gauge_ = ctx.counter("sql_journal_rows");
 
@@ -131,6 +201,15 @@ SqlOutput::~SqlOutput() {
         }
         spill_locked();
         stop_ = true;
+        // What the journal could not take (full, disk error) is lost now: counted.
+        std::uint64_t lost = 0;
+        for (const auto& e : queue_)
+            if (e->mem) lost += e->rows;
+        if (lost) {
+            sdk::Context::add(rows_dropped_, lost);
+            ctx_.error("exit with " + std::to_string(lost) + " rows neither committed nor journaled (journal " +
+                       journal_->dir().string() + " full or failing); they are lost");
+        }
     }
     wake_.notify_all();
     if (writer_.joinable()) writer_.join();
@@ -161,7 +240,10 @@ void SqlOutput::flush() {
     wake_.notify_all();
     // Done when everything is committed, or when the database failed and the writer made the
     // backlog durable in the journal instead.
-    if (!drained_.wait_for(lk, kFlushWait, [&] { return queue_.empty() || (gave_up_ && mem_entries_ == 0); })) {
+    // (A journal that cannot take the rows, full or failing, ends the wait too: nothing more
+    // can be done for them, and the destructor counts them as dropped.)
+    if (!drained_.wait_for(lk, kFlushWait,
+                           [&] { return queue_.empty() || (gave_up_ && (mem_entries_ == 0 || spill_failed_)); })) {
         ctx_.warn("database still busy after " + std::to_string(kFlushWait.count()) + " s at shutdown; journaling " +
                   std::to_string(mem_rows_) + " rows in " + journal_->dir().string());
         spill_locked();
@@ -197,12 +279,27 @@ void SqlOutput::enqueue(std::shared_ptr<RowBatch> batch) {
         spill = mem_rows_ > 0 && mem_rows_ + e->rows > backlog_limit_rows_;
     }
     if (spill) {
+        std::string error;
         try {
             e->file = journal_->write(*batch);
             sdk::Context::add(rows_journaled_, e->rows);
         } catch (const std::exception& ex) {
+            error = ex.what();
+        }
+        if (e->file.empty()) {
+            // Memory is full (sql_backlog_rows) and the journal cannot take the batch (its cap,
+            // the disk full, an I/O error): the batch is dropped, counted, and collection goes on.
+            // The rows already waiting keep their place and order.
             sdk::Context::add(journal_errors_);
-            ctx_.error(std::string("journal write failed, rows stay in memory: ") + ex.what());
+            sdk::Context::add(rows_dropped_, e->rows);
+            std::lock_guard lk(mu_);
+            std::uint64_t skipped = drop_log_suppressed_;
+            if (log_due(drop_log_us_, drop_log_suppressed_))
+                ctx_.error("dropped " + std::to_string(e->rows) + " rows: the memory backlog is full (" +
+                           std::to_string(mem_rows_) + " rows) and the journal refused them: " + error +
+                           "; sql_rows_dropped counts them" +
+                           (skipped ? " (" + std::to_string(skipped) + " similar messages not logged)" : ""));
+            return;
         }
     }
     {
@@ -221,13 +318,18 @@ void SqlOutput::enqueue(std::shared_ptr<RowBatch> batch) {
 }
 
 void SqlOutput::spill_locked() {
+    spill_failed_ = false;
     for (auto& e : queue_) {
         if (!e->mem || !e->file.empty()) continue;
         try {
             e->file = journal_->write(*e->mem);
         } catch (const std::exception& ex) {
             sdk::Context::add(journal_errors_);
-            ctx_.error(std::string("journal write failed: ") + ex.what());
+            std::uint64_t skipped = drop_log_suppressed_;
+            if (log_due(drop_log_us_, drop_log_suppressed_))
+                ctx_.error(std::string("journal write failed, rows stay in memory: ") + ex.what() +
+                           (skipped ? " (" + std::to_string(skipped) + " similar messages not logged)" : ""));
+            spill_failed_ = true;
             continue;
         }
         sdk::Context::add(rows_journaled_, e->rows);
@@ -238,6 +340,49 @@ void SqlOutput::spill_locked() {
     }
     update_gauges_locked();
     drained_.notify_all();
+}
+
+bool SqlOutput::log_due(std::uint64_t& last_us, std::uint64_t& suppressed) {
+    const std::uint64_t now = ctx_.monotonic_us();
+    if (last_us != 0 && now - last_us < kLogEveryUs) {
+        ++suppressed;
+        return false;
+    }
+    last_us = now == 0 ? 1 : now;
+    suppressed = 0;
+    return true;
+}
+
+void SqlOutput::quarantine_rows(const std::vector<RefusedRow>& refused) {
+    std::uint64_t skipped = refused_log_suppressed_;
+    if (log_due(refused_log_us_, refused_log_suppressed_))
+        ctx_.error(backend_->describe() + " refused " + std::to_string(refused.size()) + " row(s) of table " +
+                   refused.front().table + ": " + refused.front().error + "; the other rows are committed, these are in " +
+                   journal_->refused_path().string() + " (sql_rows_refused)" +
+                   (skipped ? " (" + std::to_string(skipped) + " similar messages not logged)" : ""));
+    std::error_code ec;
+    auto size = std::filesystem::file_size(journal_->refused_path(), ec);
+    if (!ec && size >= kRefusedFileMaxBytes) {
+        ctx_.warn(journal_->refused_path().string() + " holds " + std::to_string(size) +
+                  " bytes; refused rows are only counted until it is emptied");
+        return;
+    }
+    const std::string when = format_stamp(ctx_.wall_us() / 1'000'000);
+    std::string lines;
+    for (const auto& r : refused) {
+        lines += "{\"time\":\"" + sdk::json_escape(when) + "\",\"table\":\"" + sdk::json_escape(r.table) +
+                 "\",\"error\":\"" + sdk::json_escape(r.error) + "\",\"row\":{";
+        for (std::size_t i = 0; i < r.values.size() && i < schema_.columns.size(); ++i)
+            lines += (i ? ",\"" : "\"") + sdk::json_escape(schema_.columns[i].name) + "\":\"" +
+                     sdk::json_escape(r.values[i]) + "\"";
+        lines += "}}\n";
+    }
+    try {
+        journal_->append_refused(lines);
+    } catch (const std::exception& ex) {
+        sdk::Context::add(journal_errors_);
+        ctx_.error(std::string("cannot keep refused rows: ") + ex.what());
+    }
 }
 
 void SqlOutput::update_gauges_locked() {
@@ -290,9 +435,24 @@ bool SqlOutput::commit_entry(const std::shared_ptr<Entry>& e, std::string& error
                 known_tables_.insert(g.table);
             }
         }
-        backend_->commit(CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq});
+        std::vector<RefusedRow> refused;
+        try {
+            backend_->commit(CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq});
+        } catch (const DbError& ex) {
+            if (!ex.data()) throw;
+            // The same rows would fail again: write the batch once more, leaving out only the rows
+            // the server refuses. A data error from that attempt too (the marker, say) is
+            // retried like any other failure.
+            backend_->commit(CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq, &refused});
+        }
         marker_ = std::max(marker_, e->seq);
-        sdk::Context::add(rows_committed_, e->rows);
+        std::uint64_t committed = e->rows;
+        if (!refused.empty()) {
+            sdk::Context::add(rows_refused_, refused.size());
+            committed -= std::min<std::uint64_t>(committed, refused.size());
+            quarantine_rows(refused);
+        }
+        sdk::Context::add(rows_committed_, committed);
         sdk::Context::add(batches_committed_);
         if (!file.empty()) sdk::Context::add(rows_replayed_, e->rows);
         return true;

@@ -9,11 +9,18 @@
 // also records (writer id, seq) in a small marker table (sql_commit_table). After a failure
 // whose outcome is unknown (connection lost during COMMIT, crash between COMMIT and removing
 // the journal file), the writer reads the marker back and skips batches already committed.
+//
+// A row the database refuses for its data (a value out of a column's range, too long, a
+// constraint the site added) never blocks the rows behind it: the batch is written again in one
+// transaction, each part under a savepoint, halving the parts the database refuses down to
+// single rows. The good rows and the marker commit together (still exactly once); each refused
+// row goes to a quarantine file next to the journal and is counted (sql_rows_refused).
 #pragma once
 
 #include <condition_variable> // std::condition_variable
 #include <cstdint>            // std::uint64_t
 #include <deque>              // std::deque
+#include <functional>         // std::function
 #include <filesystem>         // std::filesystem::path
 #include <memory>             // std::unique_ptr, std::shared_ptr
 #include <mutex>              // std::mutex
@@ -44,6 +51,9 @@ namespace flowacct::sql {
         {"sql_journal_dir", FA_KEY_PATH, "/var/lib/flowacct/sql",                                                    \
          "Directory of the journal holding rows not yet committed (database down, backlog full, shutdown)"},        \
         {"sql_backlog_rows", FA_KEY_INT, "200000", "Rows kept in memory while the database lags; more go to the journal"}, \
+        {"sql_journal_max_size", FA_KEY_STRING, "0",                                                                 \
+         "Bytes the journal may take on disk (suffix K, M or G; 0 = no cap); past it, or on a write error, "      \
+         "rows beyond sql_backlog_rows are dropped and counted (sql_rows_dropped)"},                                 \
         {"sql_commit_table", FA_KEY_STRING, "flowacct_commits",                                                      \
          "Table recording the last batch each writer committed, so replays never count twice; empty disables"}
 
@@ -56,14 +66,27 @@ namespace flowacct::sql {
         {"sql_passwd", FA_KEY_STRING, nullptr, "Password"},                                                         \
         {"sql_passwd_file", FA_KEY_PATH, nullptr, "File whose first line is the password (instead of sql_passwd)"}
 
-/// A database failure. `connection` means the session is gone and must be reopened.
+/// A database failure. `connection` means the session is gone and must be reopened. `data`
+/// means the server refused the values of the rows written (PostgreSQL SQLSTATE classes 22 and
+/// 23, MySQL's data and constraint errors, SQLITE_CONSTRAINT/MISMATCH/TOOBIG): writing the same
+/// rows again fails again, so they are isolated instead of retried.
 class DbError : public std::runtime_error {
 public:
-    DbError(const std::string& message, bool connection) : std::runtime_error(message), connection_(connection) {}
+    DbError(const std::string& message, bool connection, bool data = false)
+        : std::runtime_error(message), connection_(connection), data_(data) {}
     bool connection() const { return connection_; }
+    bool data() const { return data_; }
 
 private:
     bool connection_;
+    bool data_;
+};
+
+/// A row the database refused: its table, its values (schema order) and the server's message.
+struct RefusedRow {
+    std::string table;
+    std::vector<std::string> values;
+    std::string error;
 };
 
 /// One transaction's worth of work for a Backend.
@@ -74,6 +97,8 @@ struct CommitRequest {
     const std::string& marker_table; // "" = no marker
     const std::string& writer_id;
     std::uint64_t seq;
+    /// Set after a data error: write through write_isolating(), appending refused rows here.
+    std::vector<RefusedRow>* refused = nullptr;
 };
 
 /// A database session. Used by the writer thread only. Every method throws DbError on failure.
@@ -93,9 +118,26 @@ public:
     /// The last seq committed by `writer`, 0 if none.
     virtual std::uint64_t read_marker(const std::string& table, const std::string& writer) = 0;
     /// Writes every group and the marker in one transaction: all or nothing. Counters are added
-    /// to an existing row of the same key and bin (unless dont_try_update).
+    /// to an existing row of the same key and bin (unless dont_try_update). With req.refused set,
+    /// the groups go through write_isolating() and only the refused rows are left out.
     virtual void commit(const CommitRequest& req) = 0;
 };
+
+/// The rows `first` .. `first + count` of `g`, as a group of their own.
+RenderedGroup slice_group(const RenderedGroup& g, std::size_t first, std::size_t count);
+
+/// Called by a Backend's commit() inside its open transaction, after a data error. Writes each
+/// group with `write`, a part at a time under a savepoint (SAVEPOINT, RELEASE and ROLLBACK TO
+/// SAVEPOINT through `backend.exec`, the same words in the three dialects). A part refused for its
+/// data (DbError::data) is rolled back and halved, down to single rows, which are appended to
+/// `refused`; every other row is written exactly once. Other errors propagate: the caller rolls
+/// the transaction back.
+void write_isolating(Backend& backend, const std::vector<RenderedGroup>& groups,
+                     const std::function<void(const RenderedGroup&)>& write, std::vector<RefusedRow>& refused);
+
+/// "64M" -> 67108864: bytes, or a number with a K, M or G suffix (powers of 1024). Throws
+/// sdk::Error naming `key` on anything else.
+std::uint64_t parse_size_bytes(const std::string& text, const char* key);
 
 /// The password from sql_passwd or the first line of sql_passwd_file ("" when neither is set).
 std::string read_password(const sdk::Config& config);
@@ -116,11 +158,14 @@ public:
     /// batch; never waits for the database. Rows are valid during the call only.
     void write(const fa_row_batch& rows) override;
     /// Pipeline thread, after each purge: seals the open batch (one transaction) and hands it to
-    /// the writer, or to the journal when the in-memory backlog is full.
+    /// the writer, or to the journal when the in-memory backlog is full. When the journal cannot
+    /// take it either (sql_journal_max_size, disk full), the batch is dropped and counted
+    /// (sql_rows_dropped, sql_journal_errors), logged at a limited rate; never an error.
     void tick(std::uint64_t now_mono_us) override;
     /// Pipeline thread, at shutdown: returns once every row is committed, or journaled because
     /// the database failed (or still had not answered after 30 s). A journal write failure is
-    /// logged and counted (sql_journal_errors); those rows stay in memory and are lost at exit.
+    /// logged and counted (sql_journal_errors); those rows stay in memory, and are counted in
+    /// sql_rows_dropped when still there at exit.
     void flush() override;
 
     const Schema& schema() const { return schema_; }
@@ -140,6 +185,10 @@ private:
     void spill_locked();               // journals every in-memory entry; mu_ held
     void update_gauges_locked();
     std::uint64_t next_seq();
+    void quarantine_rows(const std::vector<RefusedRow>& refused);
+    /// True at most once per kLogEveryUs for `last_us` (a rate-limited log); `suppressed`
+    /// counts the calls that returned false since the last true.
+    bool log_due(std::uint64_t& last_us, std::uint64_t& suppressed);
 
     sdk::Context ctx_;
     Dialect dialect_;
@@ -165,13 +214,18 @@ private:
     std::deque<std::shared_ptr<Entry>> queue_;
     std::uint64_t mem_rows_ = 0, mem_entries_ = 0, journal_rows_ = 0;
     bool flushing_ = false, stop_ = false, gave_up_ = false;
+    bool spill_failed_ = false; // the last spill_locked() left rows in memory (journal full or failing)
 
     // Writer thread only.
     std::uint64_t marker_ = 0;
     std::set<std::string> known_tables_;
     bool down_ = false;
     std::uint64_t down_since_us_ = 0;
+    std::uint64_t refused_log_us_ = 0, refused_log_suppressed_ = 0;
     std::thread writer_;
+
+    // Rate-limited logs of the pipeline thread (enqueue) and the writer (spill), under mu_.
+    std::uint64_t drop_log_us_ = 0, drop_log_suppressed_ = 0;
 
     std::uint64_t* rows_committed_;
     std::uint64_t* batches_committed_;
@@ -181,6 +235,8 @@ private:
     std::uint64_t* batches_skipped_;
     std::uint64_t* journal_corrupt_;
     std::uint64_t* journal_errors_;
+    std::uint64_t* rows_refused_;
+    std::uint64_t* rows_dropped_;
     std::uint64_t* backlog_rows_;
     std::uint64_t* journal_rows_gauge_;
 };
