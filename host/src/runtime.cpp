@@ -678,9 +678,14 @@ void Host::reload_maps() {
 
 void Host::log_counters() {
     for (const auto& line : counters_.to_lines()) log_info("counter " + line);
-    for (const auto& p : pipelines_)
-        log_info("pipeline " + p->name + ": queue " + std::to_string(p->queue->size()) + "/" +
-                 std::to_string(p->queue->capacity()) + " batches");
+    for (const auto& p : pipelines_) {
+        if (p->datagrams)
+            log_info("pipeline " + p->name + ": queue " + std::to_string(p->datagrams->size()) + "/" +
+                     std::to_string(p->datagrams->capacity()) + " datagrams");
+        else
+            log_info("pipeline " + p->name + ": queue " + std::to_string(p->queue->size()) + "/" +
+                     std::to_string(p->queue->capacity()) + " batches");
+    }
 }
 
 std::string Host::stats_json() {
