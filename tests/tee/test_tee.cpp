@@ -289,3 +289,34 @@ TEST_CASE("the shipped example map parses") {
     CHECK(pools[2].receivers[0].addr.ss_family == AF_INET6);
     CHECK_FALSE(tee::accepts(pools[3], 150));
 }
+
+TEST_CASE("module: an IPv6 receiver gets the datagram too") {
+    const int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        MESSAGE("no IPv6 loopback: skipped");
+        if (fd >= 0) ::close(fd);
+        return;
+    }
+    socklen_t l = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l);
+    const fa_module_descriptor* desc = test::load_module("output_tee.so");
+    REQUIRE(desc);
+    const std::string map = write_file("v6.lst", "id=1 ip=[::1]:" + std::to_string(ntohs(a.sin6_port)) + "\n");
+    test::FakeHost host({{"tee_receivers", map}});
+    test::Instance inst(desc, host);
+    REQUIRE_MESSAGE(inst, inst.error);
+    std::vector<std::uint8_t> bytes = {9, 8, 7};
+    fa_datagram d = datagram_from("10.0.0.1", 2055, bytes);
+    const fa_datagram* p = &d;
+    REQUIRE(static_cast<const fa_output_ops*>(desc->ops)->datagrams(inst.get(), &p, 1) == FA_OK);
+    pollfd pf{fd, POLLIN, 0};
+    REQUIRE(::poll(&pf, 1, 2000) == 1);
+    std::uint8_t buf[16];
+    CHECK(::recv(fd, buf, sizeof buf, 0) == 3);
+    CHECK(std::vector<std::uint8_t>(buf, buf + 3) == bytes);
+    ::close(fd);
+    std::remove(map.c_str());
+}
