@@ -5,7 +5,8 @@
 
 #include <filesystem>   // std::filesystem
 #include <fstream>      // std::ofstream
-#include <thread>       // std::this_thread::yield
+#include <chrono>       // std::chrono
+#include <thread>       // std::this_thread::yield, sleep_for
 
 #include "config.hpp"   // ConfigModel, load_pmacct_text
 #include "runtime.hpp"  // Host
@@ -110,4 +111,37 @@ TEST_CASE("under backpressure a stalled datagram pipeline makes the input wait: 
     CHECK(c.value("pipeline/d", "datagrams_in") == 3000);
     CHECK(c.value("pipeline/d", "datagrams_queue_dropped") == 0);
     CHECK(c.value("d/dgcount", "datagrams_out_of_order") == 0);
+}
+
+namespace {
+
+// Reloads the dgcount output counted within 5 s, once `want` is reached.
+std::uint64_t reloads_within(Host& host, std::uint64_t want) {
+    const std::uint64_t* reloads = host.counters().slot("d/dgcount", "reloads", "");
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (__atomic_load_n(reloads, __ATOMIC_RELAXED) < want && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return __atomic_load_n(reloads, __ATOMIC_RELAXED);
+}
+
+} // namespace
+
+TEST_CASE("a datagram pipeline's output reloads on SIGUSR2, and every maps_refresh seconds") {
+    Dir d;
+    for (bool periodic : {false, true}) {
+        CAPTURE(periodic);
+        Host host(model_of(std::string("inputs: testgen\ntestgen_records: 10\ntestgen_stay: true\nplugins: dgcount[d]\n") +
+                           (periodic ? "maps_refresh: 1\n" : "")),
+                  HostOptions{d.dir.string(), "flowacctd"});
+        host.load();
+        host.create_instances();
+        host.start();
+        if (periodic) {
+            CHECK(reloads_within(host, 2) >= 2); // at 1 s and 2 s, with no signal
+        } else {
+            host.reload_maps(); // what SIGUSR2 does
+            CHECK(reloads_within(host, 1) == 1);
+        }
+        CHECK(host.stop());
+    }
 }

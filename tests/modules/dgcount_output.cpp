@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Test output "dgcount": a datagram-only output (sdk::Output with kDatagramsOnly) that counts the
 // datagrams testgen submits and checks they come in order; while the file named by dgcount_hold
-// exists, it stalls the pipeline, so tests can fill the datagram queue.
+// exists, it stalls the pipeline, so tests can fill the datagram queue. It counts reloads.
 #include <chrono>      // std::chrono::milliseconds
 #include <cstdint>     // std::uint64_t
 #include <filesystem>  // std::filesystem::exists
@@ -25,7 +25,9 @@ public:
     explicit DgCount(const sdk::Context& ctx) : hold_(ctx.config().str("dgcount_hold")) {
         seen_ = ctx.counter("datagrams_seen");
         disorder_ = ctx.counter("datagrams_out_of_order");
+        reloads_ = ctx.counter("reloads");
     }
+    void reload() override { sdk::Context::add(reloads_); }
     void write(const fa_row_batch&) override {}
     void datagrams(const fa_datagram* const* d, std::uint32_t n) override {
         while (!hold_.empty() && std::filesystem::exists(hold_)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -43,6 +45,7 @@ private:
     std::string hold_;
     std::uint64_t* seen_ = nullptr;
     std::uint64_t* disorder_ = nullptr;
+    std::uint64_t* reloads_ = nullptr;
     std::uint64_t last_ = 0, count_ = 0;
 };
 
