@@ -73,6 +73,23 @@ const std::vector<StageRule>& stage_rules() {
 
 } // namespace
 
+bool is_datagram_output(const fa_output_ops& ops) {
+    if (ops.struct_size < offsetof(fa_output_ops, datagrams) + sizeof ops.datagrams) return false;
+    return ops.write == nullptr && ops.datagrams != nullptr;
+}
+
+namespace {
+
+// Keys that make no sense in a pipeline without aggregation; refused when set for one.
+constexpr const char* kAggregationKeys[] = {"aggregate", "aggregator", "stages", "networks_file",
+                                             "ports_file", "classifiers", "pre_tag_filter", "pre_tag2_filter"};
+
+const fa_output_ops& output_ops(const ModuleLibrary& lib) {
+    return *static_cast<const fa_output_ops*>(lib.descriptor().ops);
+}
+
+} // namespace
+
 bool is_pmacct_key(const std::string& key) {
     static const std::unordered_set<std::string> keys = {
 #include "pmacct_keys.inc"
@@ -113,66 +130,6 @@ void BatchPool::release(BatchBuf* b) {
 
 SharedBatch BatchPool::share(BatchBuf* b) {
     return SharedBatch(b, [this](const BatchBuf* p) { release(const_cast<BatchBuf*>(p)); });
-}
-
-bool BatchQueue::try_push(const SharedBatch& b) {
-    bool wake;
-    {
-        std::lock_guard<std::mutex> g(mu_);
-        if (closed_ || items_.size() >= capacity_) return false;
-        items_.push_back(b);
-        wake = items_.size() == wake_at_;
-    }
-    if (wake) not_empty_.notify_one();
-    return true;
-}
-
-bool BatchQueue::push_wait(const SharedBatch& b) {
-    bool wake;
-    {
-        std::unique_lock<std::mutex> g(mu_);
-        if (items_.size() >= capacity_)
-            not_full_.wait(g, [&] { return closed_ || items_.size() + wake_at_ <= capacity_; });
-        if (closed_) return false;
-        items_.push_back(b);
-        wake = items_.size() == wake_at_;
-    }
-    if (wake) not_empty_.notify_one();
-    return true;
-}
-
-bool BatchQueue::pop_until(SharedBatch& out, std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock<std::mutex> g(mu_);
-    if (items_.empty()) {
-        // Sleep until a group of batches waits; at the deadline take whatever is there.
-        not_empty_.wait_until(g, deadline, [&] { return items_.size() >= wake_at_ || closed_; });
-        if (items_.empty()) return false;
-    }
-    out = std::move(items_.front());
-    items_.pop_front();
-    const bool wake = items_.size() + wake_at_ == capacity_;
-    g.unlock();
-    if (wake) not_full_.notify_all(); // every waiting producer: each may push one
-    return true;
-}
-
-void BatchQueue::close() {
-    {
-        std::lock_guard<std::mutex> g(mu_);
-        closed_ = true;
-    }
-    not_empty_.notify_all();
-    not_full_.notify_all();
-}
-
-bool BatchQueue::closed_and_empty() {
-    std::lock_guard<std::mutex> g(mu_);
-    return closed_ && items_.empty();
-}
-
-std::size_t BatchQueue::size() {
-    std::lock_guard<std::mutex> g(mu_);
-    return items_.size();
 }
 
 // ---- instances ----------------------------------------------------------
@@ -350,7 +307,23 @@ void Host::load() {
     }
     for (const auto& d : plugin_decls_) {
         try {
-            catalog_->load(d.module, FA_KIND_OUTPUT);
+            const auto& ops = output_ops(*catalog_->load(d.module, FA_KIND_OUTPUT));
+            if (ops.struct_size >= offsetof(fa_output_ops, datagrams) + sizeof ops.datagrams && ops.write &&
+                ops.datagrams)
+                throw LoadError("output module " + d.module +
+                                " takes both rows and datagrams, which this host does not support");
+            if (is_datagram_output(ops)) {
+                // Datagrams are forwarded as they are: nothing aggregates or tags records here.
+                for (const char* key : kAggregationKeys) {
+                    auto it = model_.all().find(key);
+                    if (it == model_.all().end()) continue;
+                    if (auto one = it->second.find(d.instance); one != it->second.end())
+                        throw ConfigError(one->second.origin.where() + ": key '" + key + "[" + d.instance +
+                                          "]': pipeline " + d.instance + " forwards datagrams (output " + d.module +
+                                          ") and has no aggregation");
+                }
+                continue;
+            }
             catalog_->load(aggregator_for(d), FA_KIND_AGGREGATOR);
             for (const auto& stage : stages_for(d.instance)) catalog_->load(stage, FA_KIND_CLASSIFIER);
         } catch (const LoadError& e) {
@@ -363,7 +336,21 @@ void Host::load() {
         long long bytes = std::atoll(s->value.c_str());
         if (bytes <= 0) throw ConfigError(s->origin.where() + ": plugin_pipe_size: expected a positive number of bytes");
         queue_batches_ = std::clamp<std::size_t>(static_cast<std::size_t>(bytes) / (64 * kBatchRecords), 4, 16384);
+        // A datagram is counted as 2 KiB (a full-size NetFlow/sFlow datagram plus its share).
+        queue_datagrams_ = std::clamp<std::size_t>(static_cast<std::size_t>(bytes) / 2048, 64, 1u << 20);
     }
+}
+
+std::uint64_t Host::maps_refresh_of(const std::string& pipeline) const {
+    std::uint64_t secs = 0;
+    if (const Setting* s = model_.find("maps_refresh", pipeline)) {
+        if (s->value != "true" && s->value != "false") {
+            if (!sdk::parse_duration_s(s->value, secs) || secs == 0)
+                throw ConfigError(s->origin.where() + ": maps_refresh: expected true, false or a number of seconds, got '" +
+                                  s->value + "'");
+        }
+    }
+    return secs;
 }
 
 void Host::create_instances() {
@@ -384,21 +371,25 @@ void Host::create_instances() {
         p->write_errors = counters_.slot(owner, "write_errors", "");
 
         p->records_dropped_by_stages = counters_.slot(owner, "records_filtered", "");
+        if (is_datagram_output(output_ops(*catalog_->load(d.module, FA_KIND_OUTPUT)))) {
+            // No stages, no aggregator: the output gets the inputs' datagrams as they are.
+            p->datagrams = std::make_unique<DatagramQueue>(queue_datagrams_);
+            p->datagrams_in = counters_.slot(owner, "datagrams_in", "");
+            p->datagrams_dropped = counters_.slot(owner, "datagrams_queue_dropped", "");
+            p->maps_refresh_s = maps_refresh_of(d.instance);
+            p->output = make_ctx(d.instance, catalog_->load(d.module, FA_KIND_OUTPUT));
+            p->output->create();
+            ++datagram_pipelines_;
+            pipelines_.push_back(std::move(p));
+            continue;
+        }
         for (const auto& stage : stages_for(d.instance)) {
             auto ctx = make_ctx(d.instance, catalog_->load(stage, FA_KIND_CLASSIFIER));
             ctx->create();
             p->stages.push_back(std::move(ctx));
         }
         if (!p->stages.empty()) p->scratch.resize(kBatchRecords);
-        if (const Setting* s = model_.find("maps_refresh", d.instance)) {
-            std::uint64_t secs = 0;
-            if (s->value != "true" && s->value != "false") {
-                if (!sdk::parse_duration_s(s->value, secs) || secs == 0)
-                    throw ConfigError(s->origin.where() + ": maps_refresh: expected true, false or a number of seconds, got '" +
-                                      s->value + "'");
-            }
-            p->maps_refresh_s = secs;
-        }
+        p->maps_refresh_s = maps_refresh_of(d.instance);
         p->output = make_ctx(d.instance, catalog_->load(d.module, FA_KIND_OUTPUT));
         p->output->create();
         p->aggregator = make_ctx(d.instance, catalog_->load(aggregator_for(d), FA_KIND_AGGREGATOR));
@@ -435,6 +426,14 @@ void Host::create_instances() {
         a.set_backpressure = [](void* ctx, int on) {
             static_cast<InstanceCtx*>(ctx)->input->backpressure.store(on != 0);
         };
+        a.datagrams_wanted = [](void* ctx) -> int {
+            return static_cast<InstanceCtx*>(ctx)->host->datagrams_wanted() ? 1 : 0;
+        };
+        a.datagram_submit = [](void* ctx, const fa_datagram* d) {
+            auto* self = static_cast<InstanceCtx*>(ctx);
+            if (d) self->host->submit_datagram(*self->input, *d);
+        };
+        if (datagram_pipelines_) in->datagrams_out = counters_.slot(in->ctx->owner, "datagrams_out", "");
         in->ctx->create();
         inputs_.push_back(std::move(in));
     }
@@ -456,6 +455,7 @@ std::uint32_t Host::submit_batch(InputRunner& in, fa_batch* b) {
     std::uint32_t accepted = count;
     const bool wait = in.backpressure.load(std::memory_order_relaxed);
     for (auto& p : pipelines_) {
+        if (!p->aggregator) continue; // datagram-only
         bool ok = wait ? p->queue->push_wait(shared) : p->queue->try_push(shared);
         if (!ok) {
             __atomic_fetch_add(p->queue_dropped, count, __ATOMIC_RELAXED);
@@ -472,7 +472,70 @@ std::uint32_t Host::submit_batch(InputRunner& in, fa_batch* b) {
     return accepted;
 }
 
+void Host::submit_datagram(InputRunner& in, const fa_datagram& d) {
+    if (!datagram_pipelines_ || !d.data || d.length == 0) return;
+    auto buf = std::make_shared<DatagramBuf>();
+    buf->bytes.assign(d.data, d.data + d.length);
+    buf->d = d;
+    buf->d.data = buf->bytes.data();
+    buf->d.input_index = in.index;
+    buf->d.tag = buf->d.tag2 = 0;
+    SharedDatagram shared = std::move(buf);
+    if (in.datagrams_out) __atomic_fetch_add(in.datagrams_out, 1, __ATOMIC_RELAXED);
+    const bool wait = in.backpressure.load(std::memory_order_relaxed);
+    for (auto& p : pipelines_) {
+        if (!p->datagrams) continue;
+        if (wait ? p->datagrams->push_wait(shared) : p->datagrams->try_push(shared)) continue;
+        __atomic_fetch_add(p->datagrams_dropped, 1, __ATOMIC_RELAXED);
+        static RateLimit limit;
+        std::uint64_t held = 0;
+        if (limit.allow(held))
+            Log::instance().write(FA_LOG_WARN, "pipeline/" + p->name,
+                                  "dropped a datagram: queue full (" + std::to_string(p->datagrams->capacity()) +
+                                      " datagrams)" +
+                                      (held ? ", " + std::to_string(held) + " similar lines suppressed" : ""));
+    }
+}
+
+void Pipeline::run_datagrams() {
+    constexpr std::size_t kMaxBurst = 256;
+    const auto& out_ops = *static_cast<const fa_output_ops*>(output->library->descriptor().ops);
+    std::vector<SharedDatagram> held;
+    std::vector<const fa_datagram*> ptrs;
+    held.reserve(kMaxBurst);
+    ptrs.reserve(kMaxBurst);
+    auto next_tick = std::chrono::steady_clock::now() + std::chrono::microseconds(kTickUs);
+    auto next_reload = std::chrono::steady_clock::now() + std::chrono::seconds(maps_refresh_s);
+    for (;;) {
+        held.clear();
+        ptrs.clear();
+        const std::size_t n = datagrams->pop_many_until(held, kMaxBurst, next_tick);
+        if (n > 0) {
+            for (const auto& h : held) ptrs.push_back(&h->d);
+            __atomic_fetch_add(datagrams_in, n, __ATOMIC_RELAXED);
+            if (out_ops.datagrams(output->object, ptrs.data(), static_cast<std::uint32_t>(n)) != FA_OK)
+                __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (reload_requested.exchange(false) || (maps_refresh_s > 0 && now >= next_reload)) {
+            reload_stages();
+            next_reload = now + std::chrono::seconds(maps_refresh_s);
+        }
+        if (now >= next_tick) {
+            if (out_ops.tick) out_ops.tick(output->object, mono_us());
+            next_tick = now + std::chrono::microseconds(kTickUs);
+        }
+        if (datagrams->closed_and_empty()) break;
+    }
+    if (out_ops.flush && out_ops.flush(output->object) != FA_OK)
+        __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
+}
+
 void Pipeline::run() {
+    if (!aggregator) {
+        run_datagrams();
+        return;
+    }
     const auto& agg_ops = *static_cast<const fa_aggregator_ops*>(aggregator->library->descriptor().ops);
     const auto& out_ops = *static_cast<const fa_output_ops*>(output->library->descriptor().ops);
     struct SinkCtx {
@@ -539,6 +602,10 @@ void Pipeline::reload_stages() {
         if (ops->reload && ops->reload(st->object) != FA_OK)
             Log::instance().write(FA_LOG_WARN, st->owner, "map reload failed; the previous maps stay in force");
     }
+    const auto& out = *static_cast<const fa_output_ops*>(output->library->descriptor().ops);
+    if (out.struct_size >= offsetof(fa_output_ops, reload) + sizeof out.reload && out.reload &&
+        out.reload(output->object) != FA_OK)
+        Log::instance().write(FA_LOG_WARN, output->owner, "map reload failed; the previous maps stay in force");
 }
 
 void Host::start() {
@@ -580,7 +647,10 @@ bool Host::stop() {
         if (in->thread.joinable()) in->thread.join();
         if (in->result == FA_ERROR) ok = false;
     }
-    for (auto& p : pipelines_) p->queue->close();
+    for (auto& p : pipelines_) {
+        p->queue->close();
+        if (p->datagrams) p->datagrams->close();
+    }
     for (auto& p : pipelines_) {
         if (p->thread.joinable()) p->thread.join();
         if (__atomic_load_n(p->write_errors, __ATOMIC_RELAXED) > 0) ok = false;
@@ -608,9 +678,14 @@ void Host::reload_maps() {
 
 void Host::log_counters() {
     for (const auto& line : counters_.to_lines()) log_info("counter " + line);
-    for (const auto& p : pipelines_)
-        log_info("pipeline " + p->name + ": queue " + std::to_string(p->queue->size()) + "/" +
-                 std::to_string(p->queue->capacity()) + " batches");
+    for (const auto& p : pipelines_) {
+        if (p->datagrams)
+            log_info("pipeline " + p->name + ": queue " + std::to_string(p->datagrams->size()) + "/" +
+                     std::to_string(p->datagrams->capacity()) + " datagrams");
+        else
+            log_info("pipeline " + p->name + ": queue " + std::to_string(p->queue->size()) + "/" +
+                     std::to_string(p->queue->capacity()) + " batches");
+    }
 }
 
 std::string Host::stats_json() {
@@ -624,7 +699,12 @@ std::string Host::stats_json() {
                "\",\"queue_batches\":" + std::to_string(p->queue->size()) +
                ",\"queue_capacity\":" + std::to_string(p->queue->capacity()) +
                ",\"queue_dropped\":" + std::to_string(__atomic_load_n(p->queue_dropped, __ATOMIC_RELAXED)) +
-               ",\"records_in\":" + std::to_string(__atomic_load_n(p->records_in, __ATOMIC_RELAXED)) + "}";
+               ",\"records_in\":" + std::to_string(__atomic_load_n(p->records_in, __ATOMIC_RELAXED));
+        if (p->datagrams)
+            out += ",\"datagrams_in\":" + std::to_string(__atomic_load_n(p->datagrams_in, __ATOMIC_RELAXED)) +
+                   ",\"datagrams_queue_dropped\":" +
+                   std::to_string(__atomic_load_n(p->datagrams_dropped, __ATOMIC_RELAXED));
+        out += "}";
     }
     return out + "]}";
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>          // std::max, std::min
 #include <atomic>              // std::atomic
+#include <chrono>              // std::chrono::steady_clock
 #include <condition_variable>  // std::condition_variable
 #include <cstdint>             // std::uint64_t
 #include <deque>               // std::deque
@@ -54,37 +55,119 @@ private:
     std::vector<BatchBuf*> free_;
 };
 
-/// A bounded queue of shared batches between the input threads and one pipeline thread.
+/// A datagram copied once by the host and shared read-only by every pipeline taking datagrams.
+struct DatagramBuf {
+    fa_datagram d{};
+    std::vector<std::uint8_t> bytes;
+};
+using SharedDatagram = std::shared_ptr<const DatagramBuf>;
+
+/// A bounded queue between the input threads and one pipeline thread (shared batches, or
+/// shared datagrams for datagram-only pipelines).
 ///
 /// Wake-ups come in groups: a thread switch costs about as much as aggregating a few hundred
-/// records, and a fast consumer would otherwise sleep and be woken once per batch. The consumer,
-/// finding the queue empty, sleeps until `wake_at` batches wait (or its deadline, at most one
+/// records, and a fast consumer would otherwise sleep and be woken once per item. The consumer,
+/// finding the queue empty, sleeps until `wake_at` items wait (or its deadline, at most one
 /// housekeeping tick, or close); a producer waiting for room sleeps until there is room for
-/// `wake_at` batches. Records wait at most one tick (100 ms) longer than before.
-class BatchQueue {
+/// `wake_at` items. Items wait at most one tick (100 ms) longer than they would otherwise.
+template <class T> class BoundedQueue {
 public:
-    explicit BatchQueue(std::size_t capacity)
-        : capacity_(capacity), wake_at_(std::max<std::size_t>(1, std::min<std::size_t>(kWakeBatches, capacity / 2))) {}
+    explicit BoundedQueue(std::size_t capacity)
+        : capacity_(capacity), wake_at_(std::max<std::size_t>(1, std::min<std::size_t>(kWakeItems, capacity / 2))) {}
     /// Non-blocking; false when full.
-    bool try_push(const SharedBatch& b);
+    bool try_push(const T& b) {
+        bool wake;
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            if (closed_ || items_.size() >= capacity_) return false;
+            items_.push_back(b);
+            wake = items_.size() == wake_at_;
+        }
+        if (wake) not_empty_.notify_one();
+        return true;
+    }
     /// Waits for room; false once closed.
-    bool push_wait(const SharedBatch& b);
-    /// Waits until a batch arrives, the deadline passes, or the queue is closed and empty.
-    bool pop_until(SharedBatch& out, std::chrono::steady_clock::time_point deadline);
-    void close();
-    bool closed_and_empty();
-    std::size_t size();
+    bool push_wait(const T& b) {
+        bool wake;
+        {
+            std::unique_lock<std::mutex> g(mu_);
+            if (items_.size() >= capacity_)
+                not_full_.wait(g, [&] { return closed_ || items_.size() + wake_at_ <= capacity_; });
+            if (closed_) return false;
+            items_.push_back(b);
+            wake = items_.size() == wake_at_;
+        }
+        if (wake) not_empty_.notify_one();
+        return true;
+    }
+    /// Waits until an item arrives, the deadline passes, or the queue is closed and empty.
+    bool pop_until(T& out, std::chrono::steady_clock::time_point deadline) {
+        std::unique_lock<std::mutex> g(mu_);
+        if (!wait_for_items(g, deadline)) return false;
+        out = std::move(items_.front());
+        items_.pop_front();
+        const bool wake = room_opened(items_.size() + 1);
+        g.unlock();
+        if (wake) not_full_.notify_all(); // every waiting producer: each may push one
+        return true;
+    }
+    /// As pop_until, but takes up to `max` items at once (appended to `out`); returns how many.
+    std::size_t pop_many_until(std::vector<T>& out, std::size_t max, std::chrono::steady_clock::time_point deadline) {
+        std::unique_lock<std::mutex> g(mu_);
+        if (!wait_for_items(g, deadline)) return 0;
+        const std::size_t before = items_.size();
+        std::size_t n = 0;
+        while (n < max && !items_.empty()) {
+            out.push_back(std::move(items_.front()));
+            items_.pop_front();
+            ++n;
+        }
+        const bool wake = room_opened(before);
+        g.unlock();
+        if (wake) not_full_.notify_all();
+        return n;
+    }
+    void close() {
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            closed_ = true;
+        }
+        not_empty_.notify_all();
+        not_full_.notify_all();
+    }
+    bool closed_and_empty() {
+        std::lock_guard<std::mutex> g(mu_);
+        return closed_ && items_.empty();
+    }
+    std::size_t size() {
+        std::lock_guard<std::mutex> g(mu_);
+        return items_.size();
+    }
     std::size_t capacity() const { return capacity_; }
 
 private:
-    static constexpr std::size_t kWakeBatches = 4;
+    static constexpr std::size_t kWakeItems = 4;
+    // With the lock held: true when items are there to take (an empty queue first sleeps until a
+    // group of items waits, or the deadline, or close).
+    bool wait_for_items(std::unique_lock<std::mutex>& g, std::chrono::steady_clock::time_point deadline) {
+        if (items_.empty()) not_empty_.wait_until(g, deadline, [&] { return items_.size() >= wake_at_ || closed_; });
+        return !items_.empty();
+    }
+    // With the lock held, after a pop from `before` items: whether waiting producers now have room
+    // for a group (they wait for exactly that).
+    bool room_opened(std::size_t before) const {
+        return before + wake_at_ > capacity_ && items_.size() + wake_at_ <= capacity_;
+    }
+
     std::size_t capacity_;
     std::size_t wake_at_;
     std::mutex mu_;
     std::condition_variable not_empty_, not_full_;
-    std::deque<SharedBatch> items_;
+    std::deque<T> items_;
     bool closed_ = false;
 };
+using BatchQueue = BoundedQueue<SharedBatch>;
+using DatagramQueue = BoundedQueue<SharedDatagram>;
 
 /// One module instance and the host services handed to it.
 struct InstanceCtx {
@@ -104,8 +187,9 @@ struct Pipeline {
     std::string name;
     std::string output_module;
     std::vector<std::unique_ptr<InstanceCtx>> stages; // classifier-kind modules, in order
-    std::unique_ptr<InstanceCtx> aggregator;
+    std::unique_ptr<InstanceCtx> aggregator;          // null for a datagram-only pipeline
     std::unique_ptr<InstanceCtx> output;
+    std::unique_ptr<DatagramQueue> datagrams;         // datagram-only pipelines (tee)
     std::vector<fa_record> scratch;                   // private copy of a batch for the stages
     std::atomic<bool> reload_requested{false};
     std::uint64_t maps_refresh_s = 0;
@@ -116,7 +200,10 @@ struct Pipeline {
     std::uint64_t* rows_out = nullptr;
     std::uint64_t* write_errors = nullptr;
     std::uint64_t* records_dropped_by_stages = nullptr;
+    std::uint64_t* datagrams_in = nullptr;
+    std::uint64_t* datagrams_dropped = nullptr;
     void run();
+    void run_datagrams();
     void reload_stages();
 };
 
@@ -129,6 +216,7 @@ struct InputRunner {
     fa_status result = FA_OK;
     std::uint32_t index = 0;
     std::uint64_t* records_out = nullptr;
+    std::uint64_t* datagrams_out = nullptr;
 };
 
 /// Options the command line gives the host beyond configuration keys.
@@ -166,12 +254,16 @@ public:
     const char* config_value(const InstanceCtx& c, const char* key) const;
     fa_batch* acquire_batch();
     std::uint32_t submit_batch(InputRunner& in, fa_batch* b);
+    bool datagrams_wanted() const { return datagram_pipelines_ > 0; }
+    void submit_datagram(InputRunner& in, const fa_datagram& d);
 
 private:
     std::unique_ptr<InstanceCtx> make_ctx(const std::string& instance, std::shared_ptr<ModuleLibrary> lib);
     void validate_keys();
     std::vector<Declaration> input_declarations() const;
     std::string aggregator_for(const Declaration& d);
+    /// maps_refresh of a pipeline in seconds; 0 = only SIGUSR2. Throws ConfigError.
+    std::uint64_t maps_refresh_of(const std::string& pipeline) const;
     /// The stage modules of a pipeline: implied by the keys it has (networks_file, pre_tag_map,
     /// classifiers, ...) in a fixed order, then the `stages` key's own list.
     std::vector<std::string> stages_for(const std::string& pipeline) const;
@@ -186,9 +278,14 @@ private:
     std::vector<std::unique_ptr<InputRunner>> inputs_;
     std::vector<Declaration> plugin_decls_, input_decls_;
     std::size_t queue_batches_ = 256;
+    std::size_t queue_datagrams_ = 16384;
+    std::size_t datagram_pipelines_ = 0;
     bool started_ = false;
     bool stopped_ = false;
 };
+
+/// True when `ops` describe a datagram-only output (minor 1: write NULL, datagrams set).
+bool is_datagram_output(const fa_output_ops& ops);
 
 /// The keys the host itself understands.
 const std::vector<fa_config_key>& host_keys();

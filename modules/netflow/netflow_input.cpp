@@ -146,6 +146,8 @@ public:
         load_templates_file();
         if (!savefile_.empty()) open_savefile(cfg);
         else open_sockets(cfg);
+        // Raw datagrams only when a pipeline forwards them (tee): otherwise nobody pays for copies.
+        forward_datagrams_ = ctx.datagrams_wanted();
     }
 
     ~NetflowInput() override {
@@ -334,8 +336,10 @@ private:
                 note_overflow(r, msgs[i].msg_hdr);
                 if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) sdk::Context::add(r.truncated);
                 if (sink.pending() == 0) first_pending_us = ctx_.monotonic_us();
-                r.decoder->decode(buffers.data() + static_cast<std::size_t>(i) * kDatagramBytes, msgs[i].msg_len,
-                                  exporter_of(from[i]), now, sink);
+                const std::uint8_t* data = buffers.data() + static_cast<std::size_t>(i) * kDatagramBytes;
+                const nf::Exporter ex = exporter_of(from[i]);
+                if (forward_datagrams_) forward(data, msgs[i].msg_len, ex, now);
+                r.decoder->decode(data, msgs[i].msg_len, ex, now, sink);
             }
             return got;
         };
@@ -368,6 +372,19 @@ private:
                 r.last_ovfl = total;
             }
         }
+    }
+
+    // Any receive thread: the datagram as received, for pipelines that forward datagrams.
+    void forward(const std::uint8_t* data, std::size_t len, const nf::Exporter& ex, std::uint64_t now_us) const {
+        static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+        fa_datagram d{};
+        d.data = data;
+        d.length = static_cast<std::uint32_t>(len);
+        std::memcpy(d.exporter, ex.addr, 16);
+        d.ip_version = std::memcmp(ex.addr, kMapped, sizeof kMapped) == 0 ? 4 : 6;
+        d.src_port = ex.port;
+        d.arrival_us = now_us;
+        ctx_.submit_datagram(d);
     }
 
     static nf::Exporter exporter_of(const sockaddr_storage& ss) {
@@ -416,6 +433,7 @@ private:
             nf::Exporter ex;
             std::memcpy(ex.addr, pkt.src_ip, 16);
             ex.port = pkt.src_port;
+            if (forward_datagrams_) forward(l4.payload, l4.payload_len, ex, f.ts_us);
             r.decoder->decode(l4.payload, l4.payload_len, ex, f.ts_us, sink);
             maybe_save(r, false);
         }, [&] { sink.flush(); }); // before pcap_savefile_wait holds the input
@@ -431,6 +449,7 @@ private:
     HostLog log_;
     std::string templates_path_;
     std::string savefile_;
+    bool forward_datagrams_ = false;
     std::vector<std::unique_ptr<Receiver>> receivers_;
     int wake_fd_ = -1;
     std::atomic<bool> stop_{false};

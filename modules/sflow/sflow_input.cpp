@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Input module "sflow": sFlow v5 datagrams from UDP (sfacctd_ip/sfacctd_port) or from a pcap
 // savefile, decoded into flow record batches.
+#include <arpa/inet.h>  // ntohs
+#include <netinet/in.h> // sockaddr_in, sockaddr_in6
+#include <sys/socket.h> // sockaddr_storage
+
 #include <atomic>     // std::atomic
 #include <cerrno>     // errno
 #include <cstdint>    // std::uint64_t
-#include <cstring>    // std::strerror
+#include <cstring>    // std::strerror, std::memcpy, std::memcmp
 #include <initializer_list> // std::initializer_list
 #include <memory>     // std::unique_ptr
 #include <string>     // std::string
@@ -88,6 +92,8 @@ public:
         });
         sock_drops_ = ctx.counter("sock_drops");
         savefile_skipped_ = ctx.counter("savefile_non_sflow_frames");
+        // Raw datagrams only when a pipeline forwards them (tee): otherwise nobody pays for copies.
+        forward_datagrams_ = ctx.datagrams_wanted();
 
         if (cfg.has("pcap_savefile")) {
             packet::SavefileOptions so;
@@ -173,8 +179,10 @@ private:
             const int n = receiver_->receive(kPollTimeoutMs);
             if (n < 0) throw sdk::Error(std::string("UDP receive failed: ") + std::strerror(errno));
             const std::uint64_t now_us = ctx_.wall_us();
-            for (int i = 0; i < n; ++i)
+            for (int i = 0; i < n; ++i) {
+                if (forward_datagrams_) forward(receiver_->datagram(i), receiver_->datagram_length(i), receiver_->source(i), now_us);
                 decoder_->decode(receiver_->datagram(i), receiver_->datagram_length(i), now_us, sink);
+            }
             const std::uint32_t drops = receiver_->kernel_drops();
             if (drops != drops_seen) {
                 sflow::bump(sock_drops_, static_cast<std::uint32_t>(drops - drops_seen));
@@ -199,6 +207,30 @@ private:
         return FA_OK;
     }
 
+    // Input thread: a received datagram as it is, for pipelines that forward datagrams.
+    void forward(const std::uint8_t* data, std::size_t len, const sockaddr_storage& from, std::uint64_t now_us) const {
+        fa_datagram d{};
+        d.data = data;
+        d.length = static_cast<std::uint32_t>(len);
+        d.arrival_us = now_us;
+        if (from.ss_family == AF_INET) {
+            const auto& a = reinterpret_cast<const sockaddr_in&>(from);
+            d.exporter[10] = d.exporter[11] = 0xFF;
+            std::memcpy(d.exporter + 12, &a.sin_addr, 4);
+            d.ip_version = 4;
+            d.src_port = ntohs(a.sin_port);
+        } else if (from.ss_family == AF_INET6) {
+            const auto& a = reinterpret_cast<const sockaddr_in6&>(from);
+            std::memcpy(d.exporter, &a.sin6_addr, 16);
+            static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+            d.ip_version = std::memcmp(d.exporter, kMapped, sizeof kMapped) == 0 ? 4 : 6;
+            d.src_port = ntohs(a.sin6_port);
+        } else {
+            return;
+        }
+        ctx_.submit_datagram(d);
+    }
+
     fa_status run_savefile(WriterSink& sink) {
         const fa_host_api* api = ctx_.api();
         if (api->set_backpressure) api->set_backpressure(api->ctx, 1);
@@ -215,6 +247,16 @@ private:
             std::uint32_t len = l4.payload_len;
             const std::uint32_t udp_len = (std::uint32_t{l4.payload[-4]} << 8) | l4.payload[-3];
             if (udp_len >= 8 && udp_len - 8 < len) len = udp_len - 8;
+            if (forward_datagrams_) {
+                fa_datagram d{};
+                d.data = l4.payload;
+                d.length = len;
+                std::memcpy(d.exporter, outer.src_ip, 16);
+                d.ip_version = outer.ip_version;
+                d.src_port = outer.src_port;
+                d.arrival_us = frame.ts_us;
+                ctx_.submit_datagram(d);
+            }
             decoder_->decode(l4.payload, len, frame.ts_us, sink);
         };
         // After the last play and before any pcap_savefile_wait: every record reaches the
@@ -230,6 +272,7 @@ private:
 
     sdk::Context ctx_;
     std::unique_ptr<sflow::Decoder> decoder_;
+    bool forward_datagrams_ = false;
     std::unique_ptr<sflow::UdpReceiver> receiver_;
     std::unique_ptr<packet::SavefileReader> savefile_;
     std::uint64_t* sock_drops_ = nullptr;

@@ -38,6 +38,8 @@ public:
     int receive(int timeout_ms);
     const std::uint8_t* datagram(int i) const { return buffers_.data() + static_cast<std::size_t>(i) * kMaxDatagramBytes; }
     std::size_t datagram_length(int i) const { return msgs_[static_cast<std::size_t>(i)].msg_len; }
+    /// The sender's address of datagram(i) (AF_INET or AF_INET6), valid as datagram(i).
+    const struct sockaddr_storage& source(int i) const { return names_[static_cast<std::size_t>(i)]; }
 
     /// Datagrams the kernel dropped for want of buffer space since the socket opened
     /// (SO_RXQ_OVFL; 0 where unsupported). Wraps at 2^32: callers take differences.

@@ -6,6 +6,7 @@
 
 #include <filesystem>   // std::filesystem
 #include <fstream>      // std::ofstream
+#include <thread>       // std::this_thread::yield
 
 #include "config.hpp"        // ConfigModel
 #include "module_loader.hpp" // ModuleCatalog, ModuleLibrary, LoadError
@@ -103,6 +104,24 @@ TEST_CASE("a module whose init fails is refused with its message and the daemon 
     Host host(model_of("inputs: testgen\nplugins: badinit[x]\n"), HostOptions{d.dir.string(), "flowacctd"});
     host.load();
     CHECK_THROWS_WITH(host.create_instances(), doctest::Contains("[x/badinit] cannot open the frobnicator"));
+}
+
+TEST_CASE("an output built against ABI minor 0 runs as a row output; its struct ends where it says") {
+    ModuleDir d({kTestModules / "output_minor0.so", kTestModules / "input_testgen.so", kModules / "aggregator_hash.so"});
+    Host host(model_of("inputs: testgen\nplugins: minor0[x]\n"), HostOptions{d.dir.string(), "flowacctd"});
+    host.load();
+    host.create_instances();
+    host.start();
+    while (!host.inputs_done()) std::this_thread::yield();
+    CHECK(host.stop());
+    CHECK(host.counters().value("pipeline/x", "rows_out", "") > 0);
+    CHECK(host.stats_json().find("datagrams_in") == std::string::npos);
+}
+
+TEST_CASE("an output taking both rows and datagrams is refused by name") {
+    ModuleDir d({kTestModules / "output_badboth.so", kTestModules / "input_testgen.so", kModules / "aggregator_hash.so"});
+    Host host(model_of("inputs: testgen\nplugins: badboth[x]\n"), HostOptions{d.dir.string(), "flowacctd"});
+    CHECK_THROWS_WITH(host.load(), doctest::Contains("pipeline x: output module badboth takes both rows and datagrams"));
 }
 
 TEST_CASE("a module that throws in its constructor is refused, not a crash") {

@@ -21,7 +21,16 @@ static fa_status create_ok(const fa_host_api* host, void** inst, fa_error* err) 
 }
 static void destroy(void* inst) { (void)inst; }
 static fa_status write_rows(void* inst, const fa_row_batch* rows) { (void)inst; (void)rows; return FA_OK; }
-static const fa_output_ops ops = {sizeof(fa_output_ops), write_rows, NULL, NULL, 0, NULL};
+static fa_status datagrams(void* inst, const fa_datagram* const* d, uint32_t n) { (void)inst; (void)d; (void)n; return FA_OK; }
+#if defined(OLD_MINOR)
+/* Built against ABI minor 0: struct_size ends before the minor-1 fields; what lies beyond (here
+ * non-null on purpose) is not the module's and must not be read. */
+static const fa_output_ops ops = {offsetof(fa_output_ops, datagrams), write_rows, NULL, NULL, 0, NULL, datagrams, NULL};
+#elif defined(BAD_BOTH)
+static const fa_output_ops ops = {sizeof(fa_output_ops), write_rows, NULL, NULL, 0, NULL, datagrams, NULL};
+#else
+static const fa_output_ops ops = {sizeof(fa_output_ops), write_rows, NULL, NULL, 0, NULL, NULL, NULL};
+#endif
 
 #if defined(BAD_ABI)
 #define D_MAJOR 2
@@ -39,8 +48,14 @@ static const fa_output_ops ops = {sizeof(fa_output_ops), write_rows, NULL, NULL,
 #define D_CREATE create_ok
 #endif
 
+#if defined(OLD_MINOR)
+#define D_MINOR 0
+#else
+#define D_MINOR FA_ABI_MINOR
+#endif
+
 static const fa_module_descriptor descriptor = {
-    sizeof(fa_module_descriptor), D_MAJOR, FA_ABI_MINOR, D_KIND, MODULE_NAME, "0.0.1", "failure test module",
+    sizeof(fa_module_descriptor), D_MAJOR, D_MINOR, D_KIND, MODULE_NAME, "0.0.1", "failure test module",
     NULL, 0, D_CREATE, destroy, &ops};
 
 #if !defined(BAD_SYMBOL)

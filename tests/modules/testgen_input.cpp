@@ -42,6 +42,7 @@ public:
           tuple_keys_(ctx.config().boolean("testgen_tuple_keys")) {
         if (keys_ == 0) throw sdk::Error("expected at least 1", "testgen_keys");
         ctx.api()->set_backpressure(ctx.api()->ctx, ctx.config().boolean("testgen_backpressure") ? 1 : 0);
+        datagrams_ = ctx.datagrams_wanted();
     }
 
     fa_status run() override {
@@ -66,6 +67,19 @@ public:
             r.bytes = 100 + i % 10;
             r.flows = (i % 4 == 0) ? 1 : 0;
             r.time_end_us = r.time_start_us = time_s_ ? time_s_ * 1'000'000 : ctx_.wall_us();
+            if (datagrams_) {
+                // One datagram a record when a pipeline takes datagrams: 8 bytes, the record number.
+                std::uint8_t bytes[8];
+                for (int b = 0; b < 8; ++b) bytes[b] = static_cast<std::uint8_t>(i >> (8 * (7 - b)));
+                fa_datagram d{};
+                d.data = bytes;
+                d.length = sizeof bytes;
+                d.ip_version = 4;
+                d.src_port = r.src_port;
+                sdk::set_v4(d.exporter, src);
+                d.arrival_us = r.time_end_us;
+                ctx_.submit_datagram(d);
+            }
             if (out.pending() == 1024) accepted_ += out.flush();
             if (rate_ && i % 64 == 0) {
                 auto due = start + std::chrono::microseconds(i * 1'000'000 / rate_);
@@ -94,6 +108,7 @@ private:
     std::uint64_t time_s_;
     bool tuple_keys_ = false;
     std::uint64_t accepted_ = 0;
+    bool datagrams_ = false;
     std::atomic<bool> stop_{false};
 };
 

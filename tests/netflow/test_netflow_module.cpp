@@ -309,6 +309,50 @@ TEST_CASE("netflow module replays a pcap savefile with backpressure and ends wit
     std::remove(pcap.c_str());
 }
 
+TEST_CASE("netflow module hands raw datagrams to the host only when a pipeline wants them") {
+    gen::WorkloadOptions o;
+    o.version = 9;
+    o.records = 300;
+    o.per_datagram = 20;
+    gen::WorkloadTotals t;
+    const auto dgrams = gen::make_workload(o, t);
+    for (bool wanted : {false, true}) {
+        CAPTURE(wanted);
+        FakeHost host(Cfg{{"nfacctd_ip", "127.0.0.1"}, {"nfacctd_port", "0"}, {"nfacctd_pipe_size", "2000000"}});
+        host.want_datagrams = wanted;
+        Instance inst(module(), host);
+        REQUIRE_MESSAGE(inst, inst.error);
+        send_all("127.0.0.1", port_from_logs(host), dgrams);
+        CHECK(drain(inst) == FA_OK);
+        CHECK(sums(host).records == t.records); // records flow as before either way
+        if (!wanted) {
+            CHECK(host.datagrams.empty());
+            continue;
+        }
+        REQUIRE(host.datagrams.size() == dgrams.size());
+        for (std::size_t i = 0; i < dgrams.size(); ++i) {
+            CHECK(host.datagrams[i].bytes == dgrams[i]);
+            CHECK(host.datagrams[i].d.ip_version == 4);
+            CHECK(host.datagrams[i].d.src_port != 0);
+            CHECK(flowacct::netflow::address_text(host.datagrams[i].d.exporter) == "127.0.0.1");
+            CHECK(host.datagrams[i].d.arrival_us > 0);
+        }
+    }
+    // Savefile replay: the exporter and port of the capture, the capture's time.
+    const std::string pcap = tmp_path("forward.pcap");
+    REQUIRE(gen::write_pcap(pcap, dgrams, 40000, 2100, o.export_secs).empty());
+    FakeHost host(Cfg{{"pcap_savefile", pcap}});
+    host.want_datagrams = true;
+    Instance inst(module(), host);
+    REQUIRE_MESSAGE(inst, inst.error);
+    CHECK(ops(inst)->run(inst.get()) == FA_EOF);
+    REQUIRE(host.datagrams.size() == dgrams.size());
+    CHECK(host.datagrams.back().bytes == dgrams.back());
+    CHECK(host.datagrams.back().d.src_port == 40000);
+    CHECK(host.datagrams.back().d.arrival_us / 1000000 == o.export_secs);
+    std::remove(pcap.c_str());
+}
+
 namespace {
 
 // A capture of 240 IPv4 (TCP and UDP, 24 flows) and 60 IPv6 UDP packets (6 flows).

@@ -166,6 +166,39 @@ TEST_CASE("datagrams received over UDP on IPv4 and IPv6 become records") {
     CHECK(read_counter(host, "seq_lost{agent=192.0.2.1,sub_agent=0}") == 0);
 }
 
+TEST_CASE("raw datagrams go to the host, with the sender's address, when a pipeline wants them") {
+    const char* addr = nullptr;
+    SUBCASE("IPv4") { addr = "127.0.0.1"; }
+    SUBCASE("IPv6") {
+        if (!have_ipv6_loopback()) {
+            MESSAGE("no IPv6 loopback: skipped");
+            return;
+        }
+        addr = "::1";
+    }
+    test::FakeHost host(Config{{"sfacctd_ip", addr}, {"sfacctd_port", "0"}});
+    host.want_datagrams = true;
+    test::Instance inst(module(), host);
+    REQUIRE_MESSAGE(inst, inst.error);
+    const int port = logged_port(host);
+    const auto* ops = inst.ops<fa_input_ops>();
+    fa_status status = FA_ERROR;
+    const std::uint64_t* rx = slot(host, "rx_datagrams");
+    std::thread runner([&] { status = ops->run(inst.get()); });
+    for (std::uint32_t seq = 1; seq <= 3; ++seq) send_to(addr, port, datagram(seq));
+    CHECK(wait_counter(rx, 3));
+    ops->request_stop(inst.get());
+    runner.join();
+    CHECK(status == FA_OK);
+    REQUIRE(host.datagrams.size() == 3);
+    for (std::uint32_t i = 0; i < 3; ++i) {
+        CHECK(host.datagrams[i].bytes == datagram(i + 1));
+        CHECK(host.datagrams[i].d.ip_version == (std::string(addr) == "::1" ? 6 : 4));
+        CHECK(host.datagrams[i].d.src_port != 0);
+        CHECK(host.datagrams[i].d.exporter[15] == 1); // 127.0.0.1 or ::1
+    }
+}
+
 TEST_CASE("without sfacctd_ip one dual-stack socket receives IPv4 and IPv6 datagrams") {
     if (!have_ipv6_loopback()) {
         MESSAGE("no IPv6 loopback: skipped");

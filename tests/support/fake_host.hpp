@@ -7,6 +7,7 @@
 #include <dlfcn.h>       // dlopen, dlsym
 
 #include <chrono>        // std::chrono
+#include <cstddef>       // offsetof
 #include <cstdint>       // std::uint64_t
 #include <deque>         // std::deque
 #include <map>           // std::map
@@ -105,6 +106,19 @@ public:
         api_.set_backpressure = [](void* c, int on) { static_cast<FakeHost*>(c)->backpressure = on != 0; };
         api_.stop_requested = [](void* c) -> int { return static_cast<FakeHost*>(c)->stop ? 1 : 0; };
         api_.stats_json = [](void*) -> const char* { return "{\"fake\":true}"; };
+        api_.datagrams_wanted = [](void* c) -> int { return static_cast<FakeHost*>(c)->want_datagrams ? 1 : 0; };
+        api_.datagram_submit = [](void* c, const fa_datagram* d) {
+            auto* self = static_cast<FakeHost*>(c);
+            std::lock_guard<std::mutex> g(self->mu_);
+            self->datagrams.push_back(Datagram{*d, std::vector<std::uint8_t>(d->data, d->data + d->length)});
+            self->datagrams.back().d.data = nullptr; // the input's buffer is gone after the call
+        };
+    }
+
+    /// Pretends to be a host of ABI minor 0: the appended fields are not there.
+    void as_minor0() {
+        api_.struct_size = static_cast<std::uint32_t>(offsetof(fa_host_api, datagrams_wanted));
+        api_.abi_minor = 0;
     }
 
     const fa_host_api* api() const { return &api_; }
@@ -125,6 +139,12 @@ public:
     std::uint64_t manual_clock_us = 0;                 // non-zero: both clocks return it
     bool backpressure = false;
     bool stop = false;
+    struct Datagram {
+        fa_datagram d;                    // data is null: the bytes are in `bytes`
+        std::vector<std::uint8_t> bytes;
+    };
+    bool want_datagrams = false;                       // what datagrams_wanted answers
+    std::vector<Datagram> datagrams;                   // every submitted datagram, in order
 
 private:
     struct Owned {

@@ -9,6 +9,9 @@
  * Addresses: IPv4 is stored as IPv4-mapped IPv6 (::ffff:a.b.c.d), so one 16-byte
  * type covers both families; `ip_version` says which one a record carries.
  * Times: microseconds since the Unix epoch (UTC).
+ *
+ * Minor 1 appended: fa_datagram, fa_host_api.datagrams_wanted/datagram_submit and
+ * fa_output_ops.datagrams/reload (raw datagrams for replicating outputs such as tee).
  */
 #ifndef FLOWACCT_ABI_H
 #define FLOWACCT_ABI_H
@@ -21,7 +24,7 @@ extern "C" {
 #endif
 
 #define FA_ABI_MAJOR 1
-#define FA_ABI_MINOR 0
+#define FA_ABI_MINOR 1
 #define FA_MODULE_SYMBOL "flowacct_module_v1"
 
 /* ---- status ------------------------------------------------------------ */
@@ -103,6 +106,23 @@ typedef struct fa_batch {
     uint32_t input_index;      /* set by the host */
     uint32_t reserved0;
 } fa_batch;
+
+/* ---- raw datagrams (minor 1) -------------------------------------------- */
+/* One datagram as a collector input received it (NetFlow/IPFIX/sFlow payload of a UDP packet,
+ * live or from a savefile), for outputs that forward datagrams as they are (tee). */
+typedef struct fa_datagram {
+    const uint8_t* data;       /* the UDP payload; valid during the call that hands it over */
+    uint32_t length;           /* bytes at data */
+    uint8_t ip_version;        /* 4 or 6: the family of the exporter's address */
+    uint8_t reserved0;
+    uint16_t src_port;         /* the exporter's UDP source port */
+    uint8_t exporter[16];      /* the exporter's address (source of the UDP packet), v4-mapped */
+    uint64_t arrival_us;       /* wall time of arrival (a savefile's packet time on replay) */
+    uint32_t input_index;      /* set by the host: which input received it */
+    uint32_t reserved1;
+    uint64_t tag;              /* set by the host's pipeline stage, if any; else 0 */
+    uint64_t tag2;
+} fa_datagram;
 
 /* ---- aggregated rows --------------------------------------------------- */
 /* Primitive identifiers: bit positions in fa_row_batch.primitives. */
@@ -216,6 +236,18 @@ typedef struct fa_host_api {
     /* A JSON object of every counter the host keeps; valid until the next call on this
      * thread. For modules that answer stats queries (memory). */
     const char* (*stats_json)(void* ctx);
+
+    /* ---- minor 1: check struct_size before use ---- */
+    /* Input modules only (NULL otherwise). Non-zero when some pipeline takes raw datagrams;
+     * the answer does not change once inputs run, so ask once (after create) and skip
+     * datagram_submit otherwise: nobody pays for copies no one reads. */
+    int (*datagrams_wanted)(void* ctx);
+    /* Input modules only, on the input's threads (several receive threads of one input may
+     * call it at once). The host copies the datagram (the caller keeps ownership of `d` and
+     * its data) into the bounded queue of every pipeline that takes datagrams; a full queue
+     * counts a drop for that pipeline, or waits for room while backpressure is on. The host
+     * fills d->input_index itself. */
+    void (*datagram_submit)(void* ctx, const fa_datagram* d);
 } fa_host_api;
 
 /* ---- kind-specific operations ----------------------------------------- */
@@ -268,6 +300,17 @@ typedef struct fa_output_ops {
     /* The aggregator module this output wants when the `aggregator` key is unset; NULL = "hash".
      * Exporters that need every record (nfprobe, sfprobe) name "passthrough". */
     const char* default_aggregator;
+
+    /* ---- minor 1: check struct_size before use ---- */
+    /* Pipeline thread. Raw datagrams from the inputs, in arrival order per input; `d[i]` and
+     * their data are valid during the call only. FA_ERROR counts a write error and the host
+     * goes on with the next datagrams. May be NULL. An output with write == NULL and
+     * datagrams != NULL is a datagram-only output: its pipeline gets no aggregator, no
+     * records and no stages. This host refuses an output that sets both write and datagrams. */
+    fa_status (*datagrams)(void* instance, const fa_datagram* const* d, uint32_t n);
+    /* Pipeline thread, on SIGUSR2 or every maps_refresh seconds: reload the output's own maps.
+     * On failure keep the previous maps, log file and line, return FA_ERROR. May be NULL. */
+    fa_status (*reload)(void* instance);
 } fa_output_ops;
 
 /* A pipeline stage: runs on the pipeline's private copy of each batch, before the aggregator,

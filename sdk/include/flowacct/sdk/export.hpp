@@ -30,6 +30,11 @@ template <class T> struct refresh_of<T, std::void_t<decltype(T::kDefaultRefreshS
     static constexpr std::uint32_t value = T::kDefaultRefreshS;
 };
 
+template <class T, class = void> struct datagrams_only_of { static constexpr bool value = false; };
+template <class T> struct datagrams_only_of<T, std::void_t<decltype(T::kDatagramsOnly)>> {
+    static constexpr bool value = T::kDatagramsOnly;
+};
+
 inline void fill_error(fa_error* err, const char* key, const char* message) {
     if (!err) return;
     std::snprintf(err->key, sizeof err->key, "%s", key ? key : "");
@@ -116,8 +121,16 @@ template <class Impl> struct OutputOps {
     static fa_status flush(void* p) noexcept {
         return guarded(host_of(p), "flush", [&] { self<Impl>(p).flush(); return FA_OK; });
     }
-    static constexpr fa_output_ops ops{sizeof(fa_output_ops), &write, &tick, &flush,
-                                       refresh_of<Impl>::value, aggregator_of<Impl>::value};
+    static fa_status datagrams(void* p, const fa_datagram* const* d, std::uint32_t n) noexcept {
+        return guarded(host_of(p), "datagrams", [&] { self<Impl>(p).datagrams(d, n); return FA_OK; });
+    }
+    static fa_status reload(void* p) noexcept {
+        return guarded(host_of(p), "reload", [&] { self<Impl>(p).reload(); return FA_OK; });
+    }
+    static constexpr bool kOnlyDatagrams = datagrams_only_of<Impl>::value;
+    static constexpr fa_output_ops ops{sizeof(fa_output_ops), kOnlyDatagrams ? nullptr : &write, &tick, &flush,
+                                       refresh_of<Impl>::value, aggregator_of<Impl>::value,
+                                       kOnlyDatagrams ? &datagrams : nullptr, &reload};
     static constexpr fa_kind kind = FA_KIND_OUTPUT;
 };
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cctype>        // std::tolower
+#include <cstddef>       // offsetof
 #include <cstdint>       // std::uint64_t
 #include <cstring>       // std::memset, std::strlen
 #include <stdexcept>     // std::runtime_error
@@ -165,6 +166,16 @@ public:
         return s ? std::string(s) : std::string("{}");
     }
 
+    /// Inputs: true when some pipeline takes raw datagrams (a host of ABI minor 0 never does).
+    /// Ask once after construction; the answer does not change while inputs run.
+    bool datagrams_wanted() const {
+        if (host_->struct_size < offsetof(fa_host_api, datagram_submit) + sizeof host_->datagram_submit) return false;
+        return host_->datagrams_wanted && host_->datagram_submit && host_->datagrams_wanted(host_->ctx) != 0;
+    }
+    /// Inputs, on their threads: hands one received datagram to the host, which copies it.
+    /// Only call it when datagrams_wanted() said so.
+    void submit_datagram(const fa_datagram& d) const { host_->datagram_submit(host_->ctx, &d); }
+
 private:
     const fa_host_api* host_;
     Config config_;
@@ -237,8 +248,11 @@ public:
 
 /// An output module: receives the aggregator's rows. Pipeline thread only.
 /// Optional members: `static constexpr std::uint32_t kDefaultRefreshS` (the refresh interval when
-/// no *_refresh_time key is set) and `static constexpr const char* kDefaultAggregator` (e.g.
-/// "passthrough" for an output that needs every record rather than sums).
+/// no *_refresh_time key is set), `static constexpr const char* kDefaultAggregator` (e.g.
+/// "passthrough" for an output that needs every record rather than sums) and
+/// `static constexpr bool kDatagramsOnly = true` (the output takes the inputs' raw datagrams
+/// through datagrams() instead of rows: its pipeline has no aggregator, and write() is never
+/// called).
 class Output {
 public:
     virtual ~Output() = default;
@@ -248,6 +262,12 @@ public:
     virtual void tick(std::uint64_t /*now_mono_us*/) {}
     /// At shutdown, after the last write: make everything durable.
     virtual void flush() {}
+    /// Datagram-only outputs (kDatagramsOnly): `n` raw datagrams, valid during the call only.
+    /// Throw Error on failure: the host counts a write error and goes on.
+    virtual void datagrams(const fa_datagram* const* /*d*/, std::uint32_t /*n*/) {}
+    /// On SIGUSR2 or every maps_refresh seconds: reload the output's maps. Throw Error to keep
+    /// the old ones (the host logs it).
+    virtual void reload() {}
 };
 
 /// An aggregator module. Pipeline thread only.
