@@ -44,3 +44,15 @@ wait_udp_port() {
   for _ in $(seq 1 100); do ss -Hlun "sport = :$1" | grep -c . >/dev/null && return 0; sleep 0.1; done
   fail "timed out waiting for UDP port $1"
 }
+
+# poll SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (0) or SECONDS of wall time
+# pass (1). Bounded by time, not by tries: a slow check (a sanitized daemon) gets the same time.
+poll() {
+  local end=$((SECONDS + $1))
+  shift
+  while :; do
+    "$@" && return 0
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 0.1
+  done
+}

@@ -25,7 +25,8 @@ start_daemon "$WORK/f.conf"
 accounted() { echo $(( $(metric flowacct_records 'owner="nf/netflow"') + $(metric flowacct_sock_drops 'owner="nf/netflow"') )); }
 $TOOL flood "$NF_PORT" "$FIRST" --kind v9 --seed 1 >/dev/null
 $TOOL flood "$SF_PORT" "$FIRST" --kind sflow --seed 2 >/dev/null
-for _ in $(seq 1 100); do [ "$(accounted)" -ge "$FIRST" ] && break; sleep 0.1; done
+at_least() { [ "$(accounted)" -ge "$1" ]; }
+poll 10 at_least "$FIRST" || true
 rss0=$(rss_kb $PID)
 $TOOL flood "$NF_PORT" "$MORE" --kind v9 --seed 3 >/dev/null
 $TOOL flood "$SF_PORT" "$MORE" --kind sflow --seed 4 >/dev/null
@@ -33,7 +34,7 @@ $TOOL flood "$SF_PORT" "$MORE" --kind sflow --seed 4 >/dev/null
 $TOOL send "$NF_PORT" v9 --records 1
 $TOOL send "$SF_PORT" sflow --records 1
 total=$((FIRST + MORE + 1))
-for _ in $(seq 1 100); do [ "$(accounted)" -ge "$total" ] && break; sleep 0.1; done
+poll 10 at_least "$total" || true
 rss1=$(rss_kb $PID)
 expect_eq "$(accounted)" "$total" "netflow: every spoofed datagram is a record or a counted socket drop"
 # Every datagram received from a new address past the 4096-exporter bound evicts one (random

@@ -23,11 +23,11 @@ metric() { $TOOL metric "$MPORT" "$@"; }
 
 # wait_metric EXPECTED NAME [LABEL-FRAGMENT...]: waits (bounded, 10 s) until the counter reaches EXPECTED.
 wait_metric() {
-  local want=$1 got=
+  local want=$1 got= end=$((SECONDS + 10))
   shift
-  for _ in $(seq 1 100); do
+  while :; do
     got=$(metric "$@")
-    [ "$got" -ge "$want" ] && break
+    [ "$got" -ge "$want" ] || [ "$SECONDS" -ge "$end" ] && break
     sleep 0.1
   done
   echo "$got"
@@ -41,8 +41,8 @@ expect_metric() {
 
 # settle NAME [LABEL-FRAGMENT...]: waits (bounded, 10 s) until the counter stops moving for 0.3 s.
 settle() {
-  local last=-1 now
-  for _ in $(seq 1 33); do
+  local last=-1 now end=$((SECONDS + 10))
+  while [ "$SECONDS" -lt "$end" ]; do
     now=$(metric "$@")
     [ "$now" = "$last" ] && return 0
     last=$now
