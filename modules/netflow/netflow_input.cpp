@@ -26,6 +26,7 @@
 #include "templates_file.hpp"  // load_templates, save_templates
 #include "packet_decode.hpp"   // packet::decode_frame
 #include "savefile.hpp"        // packet::SavefileReader
+#include "socket_drops.hpp"    // packet::fold_socket_drops, packet::read_socket_drops
 
 namespace {
 
@@ -49,6 +50,7 @@ constexpr fa_config_key kKeys[] = {
 constexpr std::size_t kBurst = 32;              // datagrams per recvmmsg
 constexpr std::size_t kDatagramBytes = 65536;   // any UDP payload fits (RFC 7011 §10)
 constexpr std::uint64_t kFlushUs = 50000;       // a partial batch waits at most this long
+constexpr std::uint64_t kDropsReadUs = 500000;   // the socket's drop counter is read at least this often
 constexpr std::uint64_t kSaveEveryUs = 1000000; // templates file: at most one write a second
 
 // Counter slots from the host; a private slot if the host gives none.
@@ -120,6 +122,7 @@ struct Receiver {
     std::uint64_t* sock_drops = nullptr;
     std::uint64_t* truncated = nullptr;
     std::uint32_t last_ovfl = 0;
+    std::uint64_t next_drops_read_us = 0;
 };
 
 class NetflowInput final : public sdk::Input {
@@ -354,6 +357,16 @@ private:
             }
             if (sink.pending() && (ready == 0 || ctx_.monotonic_us() - first_pending_us >= kFlushUs)) sink.flush();
             maybe_save(r, false);
+            // Drops also ride on the next datagram; when none comes (the flood is over), they are
+            // read from the socket at least every half second, so the counter is never stale.
+            const std::uint64_t mono = ctx_.monotonic_us();
+            if (mono >= r.next_drops_read_us) {
+                r.next_drops_read_us = mono + kDropsReadUs;
+                std::uint32_t reading = 0;
+                if (flowacct::packet::read_socket_drops(r.fd, reading))
+                    if (const std::uint32_t more = flowacct::packet::fold_socket_drops(r.last_ovfl, reading))
+                        sdk::Context::add(r.sock_drops, more);
+            }
         }
         // What the kernel already queued is decoded before returning (a stop flushes everything),
         // within the same bound.
@@ -368,8 +381,7 @@ private:
                 std::uint32_t total = 0;
                 std::memcpy(&total, CMSG_DATA(c), sizeof total);
                 // The kernel reports the socket's running total of drops.
-                if (total > r.last_ovfl) sdk::Context::add(r.sock_drops, total - r.last_ovfl);
-                r.last_ovfl = total;
+                if (const std::uint32_t more = flowacct::packet::fold_socket_drops(r.last_ovfl, total)) sdk::Context::add(r.sock_drops, more);
             }
         }
     }

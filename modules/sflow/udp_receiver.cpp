@@ -13,6 +13,8 @@
 
 #include <flowacct/sdk/module.hpp> // sdk::Error
 
+#include "socket_drops.hpp"  // packet::fold_socket_drops, packet::read_socket_drops
+
 namespace flowacct::sflow {
 
 namespace {
@@ -102,6 +104,12 @@ int UdpReceiver::receive(int timeout_ms) {
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     int ready = ::poll(fds, 2, timeout_ms);
     if (ready < 0) return errno == EINTR ? 0 : -1;
+    if (ready == 0) {
+        // Idle: drops are read from the socket, as no datagram comes to carry them.
+        std::uint32_t reading = 0;
+        if (packet::read_socket_drops(fd_, reading)) packet::fold_socket_drops(kernel_drops_, reading);
+        return 0;
+    }
     if (fds[1].revents & POLLIN) {
         std::uint64_t count = 0;
         [[maybe_unused]] auto n = ::read(wake_fd_, &count, sizeof count);
@@ -131,7 +139,7 @@ int UdpReceiver::receive(int timeout_ms) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
                 std::uint32_t drops = 0;
                 std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
-                kernel_drops_ = drops;
+                packet::fold_socket_drops(kernel_drops_, drops);
                 found = true;
                 break;
             }

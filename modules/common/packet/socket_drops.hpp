@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The kernel's count of datagrams a UDP socket dropped (its buffer was full), read two ways:
+// with each datagram (SO_RXQ_OVFL) and at any time (SO_MEMINFO). Both read the same 32-bit
+// running counter, sk_drops; a reader keeps the newest value it has seen.
+#pragma once
+
+#include <linux/sock_diag.h>  // SK_MEMINFO_DROPS, SK_MEMINFO_VARS
+#include <sys/socket.h>       // getsockopt, SOL_SOCKET, SO_MEMINFO
+
+#include <cstdint>            // std::uint32_t
+
+namespace flowacct::packet {
+
+/// Folds a reading of the counter into `seen` and returns the drops it adds (0 for a reading
+/// older than one already seen: a datagram's SO_RXQ_OVFL value may predate a SO_MEMINFO read).
+/// The counter wraps at 2^32: readings compare by difference.
+inline std::uint32_t fold_socket_drops(std::uint32_t& seen, std::uint32_t reading) {
+    const auto ahead = static_cast<std::int32_t>(reading - seen);
+    if (ahead <= 0) return 0;
+    seen = reading;
+    return static_cast<std::uint32_t>(ahead);
+}
+
+/// The socket's drop counter now, without waiting for a datagram to carry it; false where the
+/// kernel has no SO_MEMINFO (before 4.12).
+inline bool read_socket_drops(int fd, std::uint32_t& reading) {
+    std::uint32_t info[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof info;
+    if (::getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) != 0 || len <= SK_MEMINFO_DROPS * sizeof info[0]) return false;
+    reading = info[SK_MEMINFO_DROPS];
+    return true;
+}
+
+} // namespace flowacct::packet
