@@ -2,6 +2,11 @@
 // Savefile reader and the "pcap" input module driven through FakeHost on etc/samples/sample.pcap.
 #include <doctest/doctest.h>   // TEST_CASE, CHECK
 
+#include <arpa/inet.h>         // htonl
+#include <netinet/in.h>        // sockaddr_in
+#include <sys/socket.h>        // socket, bind, sendto
+#include <unistd.h>            // close
+
 #include <atomic>              // std::atomic
 #include <chrono>              // std::chrono::steady_clock
 #include <cstdio>              // std::FILE, std::fopen, std::fwrite
@@ -15,6 +20,7 @@
 
 #include "frames.hpp"          // hand-built frames
 #include "savefile.hpp"        // SavefileReader
+#include "socket_drops.hpp"    // read_socket_drops, fold_socket_drops
 
 using namespace flowacct;
 using flowacct::test::Bytes;
@@ -389,4 +395,33 @@ TEST_CASE("live capture on loopback stops promptly when asked") {
     runner.join();
     CHECK(done);
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
+}
+
+TEST_CASE("a UDP socket's drops are read without a datagram to carry them") {
+    const int rx = ::socket(AF_INET, SOCK_DGRAM, 0), tx = ::socket(AF_INET, SOCK_DGRAM, 0);
+    REQUIRE(rx >= 0);
+    REQUIRE(tx >= 0);
+    const int small = 1;  // the kernel's minimum buffer: a few datagrams fit, the rest are dropped
+    ::setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t al = sizeof a;
+    ::getsockname(rx, reinterpret_cast<sockaddr*>(&a), &al);
+    std::uint32_t before = 0;
+    REQUIRE(packet::read_socket_drops(rx, before));
+    const char payload[1000] = {};
+    for (int i = 0; i < 200; ++i) ::sendto(tx, payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    std::uint32_t after = 0;
+    REQUIRE(packet::read_socket_drops(rx, after));
+    CHECK(after - before > 100);
+    std::uint32_t seen = before;
+    CHECK(packet::fold_socket_drops(seen, after) == after - before);
+    CHECK(packet::fold_socket_drops(seen, before) == 0);  // an older reading adds nothing
+    CHECK(seen == after);
+    std::uint32_t wrap = 0xFFFFFFF0u;
+    CHECK(packet::fold_socket_drops(wrap, 5) == 21);       // the counter wraps at 2^32
+    ::close(rx);
+    ::close(tx);
 }
