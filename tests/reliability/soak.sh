@@ -5,6 +5,9 @@
 # while mid-run. Samples RSS and open files (in $SOAK_LOG, default $WORK/samples) and checks at the end
 # that memory and fds stayed flat and that the memory table, the printed report and the database each
 # hold exactly the records the generators sent (minus socket drops, which must be 0).
+# SOAK_PG=1 (root, PostgreSQL 15 installed) adds a pgsql pipeline into a private PostgreSQL instance
+# that is stopped for DURATION/10 seconds (at least 20) a third of the way in, then started again:
+# its table must hold every record too.
 #   bash tests/reliability/soak.sh BUILD_DIR [DURATION=60] [NETFLOW_RECORDS_PER_S=4000]
 source "$(dirname "$0")/lib.sh"
 DURATION=${2:-60}
@@ -14,6 +17,31 @@ CLIENT=$BUILD/bin/flowacct
 python3 -c 'import sqlite3,sys; sqlite3.connect(sys.argv[1]).executescript(open(sys.argv[2]).read())' \
   "$WORK/acct.db" "$SRC/etc/sql/sqlite3/acct_v9.sql"
 for i in $(seq 0 255); do echo "set_tag=$((i + 1)) src_net=10.$i.0.0/16"; done >"$WORK/tags.map"
+PG_EXTRA=""
+PLUGINS="memory[m], print[p], sqlite3[s]"
+if [ "${SOAK_PG:-0}" = 1 ]; then
+  PGBIN=/usr/lib/postgresql/15/bin
+  [ -x "$PGBIN/initdb" ] && [ "$(id -u)" = 0 ] || fail "SOAK_PG=1 needs root and PostgreSQL 15"
+  PGDATA=$(mktemp -d /tmp/flowacct-soak-pg-XXXXXX)
+  chown postgres "$PGDATA"
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  su postgres -s /bin/sh -c "$PGBIN/initdb -D $PGDATA --auth=trust -U postgres" >"$WORK/initdb.log" 2>&1 || fail "initdb"
+  pg_start() { su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $PGDATA -o '-p $PG_PORT -k $PGDATA -c listen_addresses=127.0.0.1' -l $PGDATA/log -w start" >/dev/null; }
+  pg_stop() { su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $PGDATA -m fast -w stop" >/dev/null; }
+  pg_query() { psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atq -c "$1"; }
+  pg_start || fail "PostgreSQL start"
+  pg_query "$(cat "$SRC/etc/sql/pgsql/acct_v9.sql")" >/dev/null || fail "acct_v9 in PostgreSQL"
+  PLUGINS="$PLUGINS, pgsql[g]"
+  PG_EXTRA="aggregate[g]: src_host, proto
+sql_host[g]: 127.0.0.1
+sql_port[g]: $PG_PORT
+sql_db[g]: postgres
+sql_user[g]: postgres
+sql_table_version[g]: 9
+sql_history[g]: 1h
+sql_refresh_time[g]: 5
+sql_journal_dir[g]: $WORK/journal-pg"
+fi
 cat > "$WORK/soak.conf" <<CONF
 inputs: netflow[nf], sflow[sf]
 nfacctd_ip: 127.0.0.1
@@ -22,7 +50,7 @@ nfacctd_pipe_size: 4194304
 sfacctd_ip: 127.0.0.1
 sfacctd_port: 0
 sfacctd_pipe_size: 4194304
-plugins: memory[m], print[p], sqlite3[s]
+plugins: $PLUGINS
 aggregate[m]: src_host, dst_host, proto
 imt_path[m]: $WORK/q.pipe
 imt_max_entries[m]: 200000
@@ -40,6 +68,7 @@ sql_refresh_time[s]: 5
 sql_journal_dir[s]: $WORK/journal
 metrics_listen: 127.0.0.1:0
 logfile: $WORK/log
+$PG_EXTRA
 CONF
 start_daemon "$WORK/soak.conf"
 # Steady rate: NetFlow 20 records a datagram at RATE records/s; sFlow 8 samples a datagram at RATE/4.
@@ -67,6 +96,13 @@ while kill -0 $nf_gen 2>/dev/null || kill -0 $sf_gen 2>/dev/null; do
     python3 -c 'import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute("BEGIN EXCLUSIVE"); time.sleep(8); c.execute("COMMIT")' "$WORK/acct.db" &
     locked=$!
   fi
+  if [ -n "$PG_EXTRA" ] && [ "${pg_down:-0}" = 0 ] && [ $el -ge $((DURATION / 3)) ]; then
+    pg_stop && pg_down=$el && echo "PostgreSQL stopped at ${el} s"
+  fi
+  pg_outage=$((DURATION / 10 > 20 ? DURATION / 10 : 20))
+  if [ "${pg_down:-0}" -gt 0 ] && [ -z "${pg_up:-}" ] && [ $el -ge $((pg_down + pg_outage)) ]; then
+    pg_start && pg_up=$el && echo "PostgreSQL started again at ${el} s"
+  fi
   echo "$el $(rss_kb "$PID") $(fd_count "$PID") $(metric flowacct_records_in 'owner="pipeline/m"') $queries $(metric flowacct_pretag_reloads)" >>"$SAMPLES"
 done
 wait $nf_gen || fail "netflow generator"
@@ -92,6 +128,12 @@ stop_daemon TERM
 expect_eq "$(sum_col "$WORK/p.txt" PACKETS)" "$total" "printed report: exact packets across the reloads"
 expect_eq "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT SUM(packets) FROM acct_v9").fetchone()[0])' "$WORK/acct.db")" \
   "$total" "database: exact packets across the lock"
+if [ -n "$PG_EXTRA" ]; then
+  [ -n "${pg_up:-}" ] || { pg_start; fail "the PostgreSQL restart happened during the run"; }
+  expect_eq "$(pg_query "SELECT SUM(packets) FROM acct_v9")" "$total" "PostgreSQL: exact packets across its restart"
+  pg_stop
+  rm -rf "$PGDATA"
+fi
 # Flat: from the first quarter of the run to its end, RSS grows less than 8 MB and fds by at most 2.
 read -r rss_a fd_a < <(awk -v q=$((DURATION / 4)) '!/^#/ && $1 >= q { print $2, $3; exit }' "$SAMPLES")
 read -r rss_b fd_b < <(awk '!/^#/ { r = $2; f = $3 } END { print r, f }' "$SAMPLES")
