@@ -2,6 +2,7 @@
 // SqlOutput: writer thread, bounded backlog, journal and commit marker (see sql_output.hpp).
 #include "sql_output.hpp"
 
+#include <malloc.h>   // malloc_trim
 #include <unistd.h>   // gethostname
 
 #include <algorithm>  // std::max, std::min
@@ -386,6 +387,7 @@ void SqlOutput::quarantine_rows(const std::vector<RefusedRow>& refused) {
 }
 
 void SqlOutput::update_gauges_locked() {
+    mem_rows_peak_ = std::max(mem_rows_peak_, mem_rows_);
     __atomic_store_n(backlog_rows_, mem_rows_ + journal_rows_, __ATOMIC_RELAXED);
     __atomic_store_n(journal_rows_gauge_, journal_rows_, __ATOMIC_RELAXED);
 }
@@ -470,7 +472,12 @@ bool SqlOutput::commit_entry(const std::shared_ptr<Entry>& e, std::string& error
 void SqlOutput::writer_main() {
     std::uint64_t backoff_ms = kBackoffMinMs;
     std::uint64_t failures = 0;
+    bool trim_after = false;  // set under the lock, done outside it
     for (;;) {
+        if (trim_after) {
+            ::malloc_trim(0);
+            trim_after = false;
+        }
         std::shared_ptr<Entry> e;
         {
             std::unique_lock lk(mu_);
@@ -503,7 +510,13 @@ void SqlOutput::writer_main() {
             }
             failures = 0;
             backoff_ms = kBackoffMinMs;
-            if (queue_.empty()) drained_.notify_all();
+            if (queue_.empty()) {
+                drained_.notify_all();
+                // A backlog held through an outage is written: its memory goes back to the system
+                // (freed rows are scattered through the heap, which free() alone does not return).
+                if (mem_rows_peak_ >= kTrimAfterRows) trim_after = true;
+                mem_rows_peak_ = 0;
+            }
             continue;
         }
         sdk::Context::add(commit_errors_);

@@ -213,6 +213,8 @@ private:
     std::condition_variable drained_;
     std::deque<std::shared_ptr<Entry>> queue_;
     std::uint64_t mem_rows_ = 0, mem_entries_ = 0, journal_rows_ = 0;
+    std::uint64_t mem_rows_peak_ = 0;            // most rows held in memory since the queue was last empty
+    static constexpr std::uint64_t kTrimAfterRows = 10000;
     bool flushing_ = false, stop_ = false, gave_up_ = false;
     bool spill_failed_ = false; // the last spill_locked() left rows in memory (journal full or failing)
 
