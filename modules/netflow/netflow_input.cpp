@@ -26,7 +26,7 @@
 #include "templates_file.hpp"  // load_templates, save_templates
 #include "packet_decode.hpp"   // packet::decode_frame
 #include "savefile.hpp"        // packet::SavefileReader
-#include "socket_drops.hpp"    // packet::fold_socket_drops, packet::read_socket_drops
+#include "udp_socket.hpp"      // packet::source_address, fold_socket_drops, read_socket_drops
 
 namespace {
 
@@ -388,29 +388,12 @@ private:
 
     // Any receive thread: the datagram as received, for pipelines that forward datagrams.
     void forward(const std::uint8_t* data, std::size_t len, const nf::Exporter& ex, std::uint64_t now_us) const {
-        static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-        fa_datagram d{};
-        d.data = data;
-        d.length = static_cast<std::uint32_t>(len);
-        std::memcpy(d.exporter, ex.addr, 16);
-        d.ip_version = std::memcmp(ex.addr, kMapped, sizeof kMapped) == 0 ? 4 : 6;
-        d.src_port = ex.port;
-        d.arrival_us = now_us;
-        ctx_.submit_datagram(d);
+        ctx_.submit_datagram(data, len, ex.addr, ex.port, now_us);
     }
 
     static nf::Exporter exporter_of(const sockaddr_storage& ss) {
         nf::Exporter ex;
-        if (ss.ss_family == AF_INET) {
-            const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
-            ex.addr[10] = ex.addr[11] = 0xFF;
-            std::memcpy(ex.addr + 12, &a.sin_addr, 4);
-            ex.port = ntohs(a.sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
-            std::memcpy(ex.addr, &a.sin6_addr, 16);
-            ex.port = ntohs(a.sin6_port);
-        }
+        flowacct::packet::source_address(ss, ex.addr, ex.port);
         return ex;
     }
 

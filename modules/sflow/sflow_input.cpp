@@ -18,6 +18,7 @@
 
 #include "packet_decode.hpp"  // packet::decode_frame (UDP payload of savefile frames)
 #include "savefile.hpp"       // packet::SavefileReader
+#include "udp_socket.hpp"     // packet::source_address
 #include "sflow_decoder.hpp"  // sflow::Decoder, sflow::RecordSink
 #include "udp_receiver.hpp"   // sflow::UdpReceiver
 
@@ -209,26 +210,9 @@ private:
 
     // Input thread: a received datagram as it is, for pipelines that forward datagrams.
     void forward(const std::uint8_t* data, std::size_t len, const sockaddr_storage& from, std::uint64_t now_us) const {
-        fa_datagram d{};
-        d.data = data;
-        d.length = static_cast<std::uint32_t>(len);
-        d.arrival_us = now_us;
-        if (from.ss_family == AF_INET) {
-            const auto& a = reinterpret_cast<const sockaddr_in&>(from);
-            d.exporter[10] = d.exporter[11] = 0xFF;
-            std::memcpy(d.exporter + 12, &a.sin_addr, 4);
-            d.ip_version = 4;
-            d.src_port = ntohs(a.sin_port);
-        } else if (from.ss_family == AF_INET6) {
-            const auto& a = reinterpret_cast<const sockaddr_in6&>(from);
-            std::memcpy(d.exporter, &a.sin6_addr, 16);
-            static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-            d.ip_version = std::memcmp(d.exporter, kMapped, sizeof kMapped) == 0 ? 4 : 6;
-            d.src_port = ntohs(a.sin6_port);
-        } else {
-            return;
-        }
-        ctx_.submit_datagram(d);
+        std::uint8_t addr[16];
+        std::uint16_t port = 0;
+        if (packet::source_address(from, addr, port)) ctx_.submit_datagram(data, len, addr, port, now_us);
     }
 
     fa_status run_savefile(WriterSink& sink) {
@@ -247,16 +231,7 @@ private:
             std::uint32_t len = l4.payload_len;
             const std::uint32_t udp_len = (std::uint32_t{l4.payload[-4]} << 8) | l4.payload[-3];
             if (udp_len >= 8 && udp_len - 8 < len) len = udp_len - 8;
-            if (forward_datagrams_) {
-                fa_datagram d{};
-                d.data = l4.payload;
-                d.length = len;
-                std::memcpy(d.exporter, outer.src_ip, 16);
-                d.ip_version = outer.ip_version;
-                d.src_port = outer.src_port;
-                d.arrival_us = frame.ts_us;
-                ctx_.submit_datagram(d);
-            }
+            if (forward_datagrams_) ctx_.submit_datagram(l4.payload, len, outer.src_ip, outer.src_port, frame.ts_us);
             decoder_->decode(l4.payload, len, frame.ts_us, sink);
         };
         // After the last play and before any pcap_savefile_wait: every record reaches the

@@ -13,7 +13,7 @@
 
 #include <flowacct/sdk/module.hpp> // sdk::Error
 
-#include "socket_drops.hpp"  // packet::fold_socket_drops, packet::read_socket_drops
+#include "udp_socket.hpp"    // packet::fold_socket_drops, packet::read_socket_drops
 
 namespace flowacct::sflow {
 

@@ -20,7 +20,7 @@
 
 #include "frames.hpp"          // hand-built frames
 #include "savefile.hpp"        // SavefileReader
-#include "socket_drops.hpp"    // read_socket_drops, fold_socket_drops
+#include "udp_socket.hpp"      // read_socket_drops, fold_socket_drops
 
 using namespace flowacct;
 using flowacct::test::Bytes;

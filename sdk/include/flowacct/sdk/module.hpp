@@ -14,6 +14,7 @@
 #include <vector>        // std::vector
 
 #include <flowacct/abi.h> // fa_host_api, fa_record, fa_batch, fa_row_batch
+#include <flowacct/sdk/primitives.hpp> // is_v4_mapped
 
 namespace flowacct::sdk {
 
@@ -175,6 +176,18 @@ public:
     /// Inputs, on their threads: hands one received datagram to the host, which copies it.
     /// Only call it when datagrams_wanted() said so.
     void submit_datagram(const fa_datagram& d) const { host_->datagram_submit(host_->ctx, &d); }
+    /// The same from its parts: `exporter` is the sender's address as 16 bytes (IPv4 mapped).
+    void submit_datagram(const std::uint8_t* data, std::size_t len, const std::uint8_t* exporter, std::uint16_t src_port,
+                         std::uint64_t arrival_us) const {
+        fa_datagram d{};
+        d.data = data;
+        d.length = static_cast<std::uint32_t>(len);
+        std::memcpy(d.exporter, exporter, 16);
+        d.ip_version = is_v4_mapped(exporter) ? 4 : 6;
+        d.src_port = src_port;
+        d.arrival_us = arrival_us;
+        submit_datagram(d);
+    }
 
 private:
     const fa_host_api* host_;
