@@ -92,9 +92,7 @@ void SavefileReader::open() {
     handle_ = p;
     // libpcap validated the file and named its link type; frames of a classic file without a
     // filter are then read from a mapping of the file instead (see play_mapped()).
-    bool swap = false, nanos = false;
-    std::uint32_t snaplen = 0;
-    mapped_ = options_.filter.empty() && classic_pcap(options_.path, swap, nanos, snaplen);
+    mapped_ = options_.filter.empty() && classic_pcap(options_.path, swapped_, nanos_, snaplen_);
 }
 
 void SavefileReader::close() {
@@ -161,10 +159,8 @@ SavefileReader::End SavefileReader::play(const std::function<void(const Frame&)>
 
 bool SavefileReader::play_mapped(const std::function<void(const Frame&)>& on_frame) {
     const std::string& path = options_.path;
-    bool swap = false, nanos = false;
-    std::uint32_t snaplen = 0;
-    if (!classic_pcap(path, swap, nanos, snaplen))
-        throw sdk::Error("savefile " + path + " changed while being read", "pcap_savefile");
+    const bool swap = swapped_, nanos = nanos_;
+    const std::uint32_t snaplen = snaplen_;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw sdk::Error("cannot read savefile " + path + ": " + std::strerror(errno), "pcap_savefile");
     struct stat st{};

@@ -74,7 +74,10 @@ private:
     SavefileOptions options_;
     void* handle_ = nullptr;   // pcap_t*, kept opaque so users need not include pcap.h
     int dlt_ = 0;
-    bool mapped_ = false;      // a classic pcap file read by play_mapped()
+    bool mapped_ = false;      // a classic pcap file read by play_mapped(), whose header says:
+    bool swapped_ = false;     //   the other byte order than this machine's
+    bool nanos_ = false;       //   nanosecond timestamps
+    std::uint32_t snaplen_ = 0;
     std::uint64_t frames_ = 0;
     bool truncated_ = false;
     std::atomic<bool> stop_{false};
