@@ -123,6 +123,19 @@ RawForwarder::~RawForwarder() {
     if (fd6_ >= 0) ::close(fd6_);
 }
 
+namespace {
+// The UDP header and payload at `udp`; `pseudo` is the sum of the IP pseudo-header's addresses.
+void put_udp(std::uint8_t* udp, const fa_datagram& d, const void* dst_port_be, std::size_t udp_len, std::uint32_t pseudo) {
+    put16(udp, d.src_port);
+    std::memcpy(udp + 2, dst_port_be, 2);
+    put16(udp + 4, static_cast<std::uint16_t>(udp_len));
+    std::memcpy(udp + 8, d.data, d.length);
+    pseudo += 17 + static_cast<std::uint32_t>(udp_len);
+    const std::uint16_t c = fold(sum16(udp, udp_len, pseudo));
+    put16(udp + 6, c == 0 ? 0xFFFF : c);
+}
+} // namespace
+
 std::size_t build_packet(const fa_datagram& d, const sockaddr_storage& to, std::vector<std::uint8_t>& out) {
     const std::size_t udp_len = 8 + std::size_t{d.length};
     if (d.ip_version == 4 && to.ss_family == AF_INET) {
@@ -138,15 +151,7 @@ std::size_t build_packet(const fa_datagram& d, const sockaddr_storage& to, std::
         std::memcpy(ip + 12, d.exporter + 12, 4);
         std::memcpy(ip + 16, &dst.sin_addr, 4);
         put16(ip + 10, fold(sum16(ip, 20, 0)));
-        std::uint8_t* udp = ip + 20;
-        put16(udp, d.src_port);
-        std::memcpy(udp + 2, &dst.sin_port, 2);
-        put16(udp + 4, static_cast<std::uint16_t>(udp_len));
-        std::memcpy(udp + 8, d.data, d.length);
-        std::uint32_t acc = sum16(ip + 12, 8, 0);
-        acc += 17 + static_cast<std::uint32_t>(udp_len);
-        std::uint16_t c = fold(sum16(udp, udp_len, acc));
-        put16(udp + 6, c == 0 ? 0xFFFF : c);
+        put_udp(ip + 20, d, &dst.sin_port, udp_len, sum16(ip + 12, 8, 0)); // pseudo-header: the addresses
         return out.size();
     }
     if (d.ip_version == 6 && to.ss_family == AF_INET6) {
@@ -160,15 +165,7 @@ std::size_t build_packet(const fa_datagram& d, const sockaddr_storage& to, std::
         ip[7] = 64;
         std::memcpy(ip + 8, d.exporter, 16);
         std::memcpy(ip + 24, &dst.sin6_addr, 16);
-        std::uint8_t* udp = ip + 40;
-        put16(udp, d.src_port);
-        std::memcpy(udp + 2, &dst.sin6_port, 2);
-        put16(udp + 4, static_cast<std::uint16_t>(udp_len));
-        std::memcpy(udp + 8, d.data, d.length);
-        std::uint32_t acc = sum16(ip + 8, 32, 0);
-        acc += 17 + static_cast<std::uint32_t>(udp_len);
-        std::uint16_t c = fold(sum16(udp, udp_len, acc));
-        put16(udp + 6, c == 0 ? 0xFFFF : c);
+        put_udp(ip + 40, d, &dst.sin6_port, udp_len, sum16(ip + 8, 32, 0));
         return out.size();
     }
     return 0;
