@@ -9,36 +9,20 @@
 #include <thread>       // std::this_thread::yield, sleep_for
 
 #include "config.hpp"   // ConfigModel, load_pmacct_text
+#include "host_test_support.hpp" // ModuleDir, model_of, kModules, kTestModules
 #include "runtime.hpp"  // Host
 
 using namespace flowacct::host;
+using namespace flowacct::host::test;
 namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kTestModules = fs::path(FLOWACCT_TEST_BINARY_DIR) / "tests" / "modules";
-const fs::path kModules = FLOWACCT_TEST_MODULE_DIR;
-
-struct Dir {
-    fs::path dir;
-    Dir() {
-        char tmpl[] = "/tmp/flowacct-dgram-XXXXXX";
-        dir = mkdtemp(tmpl);
-        for (const auto& f : {kTestModules / "output_dgcount.so", kTestModules / "input_testgen.so",
-                              kModules / "aggregator_hash.so", kModules / "output_print.so"})
-            fs::copy_file(f, dir / f.filename());
-    }
-    ~Dir() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
+// The modules the datagram tests run.
+struct Dir : ModuleDir {
+    Dir() : ModuleDir({kTestModules / "output_dgcount.so", kTestModules / "input_testgen.so",
+                       kModules / "aggregator_hash.so", kModules / "output_print.so"}) {}
 };
-
-ConfigModel model_of(const std::string& text) {
-    ConfigModel m;
-    load_pmacct_text(m, text, "test.conf");
-    return m;
-}
 
 std::uint64_t run_to_end(Host& host) {
     host.create_instances();

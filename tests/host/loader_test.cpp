@@ -10,37 +10,12 @@
 
 #include "config.hpp"        // ConfigModel
 #include "module_loader.hpp" // ModuleCatalog, ModuleLibrary, LoadError
+#include "host_test_support.hpp" // ModuleDir, model_of, kModules, kTestModules
 #include "runtime.hpp"       // Host
 
 using namespace flowacct::host;
+using namespace flowacct::host::test;
 namespace fs = std::filesystem;
-
-namespace {
-
-const fs::path kTestModules = fs::path(FLOWACCT_TEST_BINARY_DIR) / "tests" / "modules";
-const fs::path kModules = FLOWACCT_TEST_MODULE_DIR;
-
-// A private module directory holding copies of the given files.
-struct ModuleDir {
-    fs::path dir;
-    explicit ModuleDir(std::initializer_list<fs::path> files) {
-        char tmpl[] = "/tmp/flowacct-mods-XXXXXX";
-        dir = mkdtemp(tmpl);
-        for (const auto& f : files) fs::copy_file(f, dir / f.filename());
-    }
-    ~ModuleDir() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-};
-
-ConfigModel model_of(const std::string& text) {
-    ConfigModel m;
-    load_pmacct_text(m, text, "test.conf");
-    return m;
-}
-
-} // namespace
 
 TEST_CASE("loader rejects a module built for another ABI major") {
     CHECK_THROWS_WITH_AS(ModuleLibrary::open(kTestModules / "output_badabi.so"),
