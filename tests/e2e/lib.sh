@@ -35,14 +35,13 @@ sum_col() {
 
 # Waits until a file exists (bounded).
 wait_file() {
-  for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.1; done
-  fail "timed out waiting for $1"
+  poll 10 test -s "$1" || fail "timed out waiting for $1"
 }
 
 # Waits until something listens on a UDP port of the loopback (bounded).
+udp_port_bound() { ss -Hlun "sport = :$1" | grep -c . >/dev/null; }
 wait_udp_port() {
-  for _ in $(seq 1 100); do ss -Hlun "sport = :$1" | grep -c . >/dev/null && return 0; sleep 0.1; done
-  fail "timed out waiting for UDP port $1"
+  poll 10 udp_port_bound "$1" || fail "timed out waiting for UDP port $1"
 }
 
 # poll SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (0) or SECONDS of wall time
