@@ -8,7 +8,9 @@
 #include <sys/stat.h>   // umask
 #include <unistd.h>     // fork, setsid, pipe
 
+#include <chrono>       // std::chrono::steady_clock
 #include <cstdio>       // std::printf
+#include <cstdlib>      // std::_Exit
 #include <cstring>      // std::strcmp
 #include <filesystem>   // std::filesystem::path
 #include <fstream>      // std::ofstream
@@ -333,7 +335,41 @@ int main(int argc, char** argv) {
         if (host.inputs_done()) break;
     }
     if (metrics) metrics->stop();
-    if (!host.stop()) exit_code = 1;
+    // Stopping drains every queue and flushes every output, which an output that blocks (a FIFO
+    // nobody reads, a hung file system) could make last forever. Meanwhile signals are still taken:
+    // a second SIGTERM/SIGINT, or shutdown_timeout, quits without waiting, logging what is lost.
+    host.begin_stop();
+    {
+        const auto began = std::chrono::steady_clock::now();
+        auto next_report = began + std::chrono::seconds(10);
+        std::string abandon;
+        while (!host.stop_done()) {
+            timespec slice{0, 100'000'000};
+            int sig = sigtimedwait(&signals, nullptr, &slice);
+            if (sig == SIGINT || sig == SIGTERM) abandon = "a stop signal while stopping";
+            if (sig == SIGHUP) Log::instance().reopen();
+            const auto now = std::chrono::steady_clock::now();
+            if (host.shutdown_timeout_s() > 0 && now - began >= std::chrono::seconds(host.shutdown_timeout_s()))
+                abandon = "shutdown_timeout (" + std::to_string(host.shutdown_timeout_s()) + " s)";
+            if (!abandon.empty() && !host.stop_done()) {
+                for (const auto& what : host.still_stopping())
+                    Log::instance().write(FA_LOG_ERROR, "", "not stopped, abandoned: " + what);
+                Log::instance().write(FA_LOG_ERROR, "", "quitting on " + abandon +
+                                                            " without waiting for the above: what they hold is lost");
+                host.log_counters();
+                if (std::string pid = setting("pidfile"); !pid.empty()) std::remove(pid.c_str());
+                std::fflush(nullptr);
+                std::_Exit(1);
+            }
+            if (now >= next_report) {
+                for (const auto& what : host.still_stopping())
+                    Log::instance().write(FA_LOG_WARN, "", "still stopping: " + what);
+                log_info("waiting for the outputs to flush; SIGTERM again quits without them");
+                next_report = now + std::chrono::seconds(10);
+            }
+        }
+    }
+    if (!host.finish_stop()) exit_code = 1;
     if (std::string pid = setting("pidfile"); !pid.empty()) std::remove(pid.c_str());
     log_info(exit_code == 0 ? "stopped" : "stopped with errors");
     return exit_code;

@@ -46,6 +46,8 @@ const std::vector<fa_config_key>& host_keys() {
         {"user", FA_KEY_STRING, nullptr, "Drop to this user after binding sockets and opening captures"},
         {"group", FA_KEY_STRING, nullptr, "Drop to this group (default: the user's primary group)"},
         {"metrics_listen", FA_KEY_STRING, nullptr, "ADDRESS:PORT of a Prometheus endpoint serving /metrics"},
+        {"shutdown_timeout", FA_KEY_INT, "0",
+         "Seconds to wait at stop for the outputs to flush; then quit, logging what is lost (0: no limit)"},
         {"plugin_pipe_size", FA_KEY_INT, nullptr, "Bytes of queue per pipeline (about 64 bytes per record)"},
         {"plugin_buffer_size", FA_KEY_INT, nullptr, "Accepted for pmacct compatibility; batches are 1024 records"},
         {"plugin_pipe_zmq", FA_KEY_BOOL, "false", "Accepted for pmacct compatibility; queues are always in-process"},
@@ -210,7 +212,7 @@ const char* Host::config_value(const InstanceCtx& c, const char* key) const {
 Host::Host(ConfigModel model, HostOptions options) : model_(std::move(model)), options_(std::move(options)) {}
 
 Host::~Host() {
-    if (started_ && !stopped_) stop();
+    if (started_) stop();
 }
 
 std::vector<Declaration> Host::input_declarations() const {
@@ -332,6 +334,11 @@ void Host::load() {
     }
     validate_keys();
 
+    if (const Setting* s = model_.find_global("shutdown_timeout")) {
+        if (!sdk::parse_duration_s(s->value, shutdown_timeout_s_))
+            throw ConfigError(s->origin.where() + ": shutdown_timeout: expected a number of seconds, got '" +
+                              s->value + "'");
+    }
     if (const Setting* s = model_.find_global("plugin_pipe_size")) {
         long long bytes = std::atoll(s->value.c_str());
         if (bytes <= 0) throw ConfigError(s->origin.where() + ": plugin_pipe_size: expected a positive number of bytes");
@@ -612,7 +619,10 @@ void Host::start() {
     started_ = true;
     for (auto& p : pipelines_) {
         Pipeline* raw = p.get();
-        p->thread = std::thread([raw] { raw->run(); });
+        p->thread = std::thread([raw] {
+            raw->run();
+            raw->finished.store(true);
+        });
     }
     for (auto& in : inputs_) {
         InputRunner* raw = in.get();
@@ -635,26 +645,62 @@ bool Host::inputs_done() const {
 }
 
 bool Host::stop() {
-    if (stopped_) return true;
+    begin_stop(); // does nothing when already begun
+    return finish_stop();
+}
+
+void Host::begin_stop() {
+    if (stopped_) return;
     stopped_ = true;
-    bool ok = true;
-    for (auto& in : inputs_) {
-        in->stop.store(true);
-        const auto& ops = *static_cast<const fa_input_ops*>(in->ctx->library->descriptor().ops);
-        if (ops.request_stop) ops.request_stop(in->ctx->object);
+    if (!started_) {
+        stop_done_.store(true);
+        return;
     }
-    for (auto& in : inputs_) {
-        if (in->thread.joinable()) in->thread.join();
-        if (in->result == FA_ERROR) ok = false;
+    stopper_ = std::thread([this] {
+        bool ok = true;
+        for (auto& in : inputs_) {
+            in->stop.store(true);
+            const auto& ops = *static_cast<const fa_input_ops*>(in->ctx->library->descriptor().ops);
+            if (ops.request_stop) ops.request_stop(in->ctx->object);
+        }
+        for (auto& in : inputs_) {
+            if (in->thread.joinable()) in->thread.join();
+            if (in->result == FA_ERROR) ok = false;
+        }
+        for (auto& p : pipelines_) {
+            p->queue->close();
+            if (p->datagrams) p->datagrams->close();
+        }
+        for (auto& p : pipelines_) {
+            if (p->thread.joinable()) p->thread.join();
+            if (__atomic_load_n(p->write_errors, __ATOMIC_RELAXED) > 0) ok = false;
+        }
+        stop_ok_ = ok;
+        stop_done_.store(true);
+    });
+}
+
+std::vector<std::string> Host::still_stopping() const {
+    std::vector<std::string> out;
+    if (!started_) return out;
+    for (const auto& in : inputs_)
+        if (!in->finished.load()) out.push_back("input " + in->ctx->instance + " (" + in->ctx->library->descriptor().name + ")");
+    for (const auto& p : pipelines_) {
+        if (p->finished.load()) continue;
+        std::string line = "pipeline " + p->name + " (output " + p->output_module + "): ";
+        if (p->datagrams)
+            line += std::to_string(p->datagrams->size()) + " datagrams queued";
+        else
+            line += std::to_string(p->queue->size()) + " batches queued, its aggregation cache not fully written";
+        out.push_back(std::move(line));
     }
-    for (auto& p : pipelines_) {
-        p->queue->close();
-        if (p->datagrams) p->datagrams->close();
-    }
-    for (auto& p : pipelines_) {
-        if (p->thread.joinable()) p->thread.join();
-        if (__atomic_load_n(p->write_errors, __ATOMIC_RELAXED) > 0) ok = false;
-    }
+    return out;
+}
+
+bool Host::finish_stop() {
+    if (stopper_.joinable()) stopper_.join();
+    if (!started_ || finished_stop_) return stop_ok_;
+    finished_stop_ = true;
     log_counters();
     // Inputs first (they may hold batches), then aggregators before their outputs.
     inputs_.clear();
@@ -663,7 +709,7 @@ bool Host::stop() {
         p->aggregator.reset();
         p->output.reset();
     }
-    return ok;
+    return stop_ok_;
 }
 
 void Host::reload_maps() {

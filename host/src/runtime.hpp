@@ -195,6 +195,7 @@ struct Pipeline {
     std::uint64_t maps_refresh_s = 0;
     std::unique_ptr<BatchQueue> queue;
     std::thread thread;
+    std::atomic<bool> finished{false}; // run() returned: queue drained, output flushed
     std::uint64_t* records_in = nullptr;
     std::uint64_t* queue_dropped = nullptr;
     std::uint64_t* rows_out = nullptr;
@@ -239,8 +240,20 @@ public:
     /// True once every input returned (a savefile ended) or one failed.
     bool inputs_done() const;
     /// Stops inputs, drains the queues, flushes aggregators and outputs, joins everything.
-    /// Returns false if an input or output failed.
+    /// Returns false if an input or output failed. Same as begin_stop() then finish_stop().
     bool stop();
+    /// Starts stopping on a thread of its own and returns at once: inputs are asked to stop and
+    /// joined, then every queue is closed and drained and every output flushed.
+    void begin_stop();
+    /// True once everything begin_stop() started has finished.
+    bool stop_done() const { return stop_done_.load(); }
+    /// While stopping: one line per input or pipeline still running, with what it still holds.
+    std::vector<std::string> still_stopping() const;
+    /// Waits for begin_stop()'s work, logs the counters and destroys the module instances.
+    /// Returns false if an input or output failed.
+    bool finish_stop();
+    /// The shutdown_timeout key in seconds; 0 = wait for the outputs as long as they take.
+    std::uint64_t shutdown_timeout_s() const { return shutdown_timeout_s_; }
     void reload_maps();
     void log_counters();
 
@@ -280,8 +293,13 @@ private:
     std::size_t queue_batches_ = 256;
     std::size_t queue_datagrams_ = 16384;
     std::size_t datagram_pipelines_ = 0;
+    std::uint64_t shutdown_timeout_s_ = 0;
     bool started_ = false;
     bool stopped_ = false;
+    std::thread stopper_;
+    std::atomic<bool> stop_done_{false};
+    bool stop_ok_ = true;
+    bool finished_stop_ = false;
 };
 
 /// True when `ops` describe a datagram-only output (minor 1: write NULL, datagrams set).
