@@ -232,9 +232,17 @@ std::vector<Declaration> Host::input_declarations() const {
 }
 
 void Host::validate_keys() {
+    // The modules in use usually declare every key the configuration has; the whole module
+    // directory (loading each, with its libraries: a third of a small run's start-up) is read only
+    // for a key they don't know: it may belong to a module no pipeline uses, or be misspelt.
     std::set<std::string> known;
     for (const auto& k : host_keys()) known.insert(k.name);
-    for (const auto& k : catalog_->all_keys()) known.insert(k);
+    for (const auto& k : catalog_->loaded_keys()) known.insert(k);
+    for (const auto& [key, per] : model_.all())
+        if (!known.count(key)) {
+            for (const auto& k : catalog_->all_keys()) known.insert(k);
+            break;
+        }
     std::vector<std::string> known_list(known.begin(), known.end());
     std::set<std::string> instances;
     for (const auto& d : plugin_decls_) instances.insert(d.instance);
@@ -370,7 +378,7 @@ void Host::create_instances() {
         auto p = std::make_unique<Pipeline>();
         p->name = d.instance;
         p->output_module = d.module;
-        p->queue = std::make_unique<BatchQueue>(queue_batches_);
+        p->queue = std::make_unique<BatchQueue>(queue_batches_, kWaitBatches);
         std::string owner = "pipeline/" + d.instance;
         p->records_in = counters_.slot(owner, "records_in", "");
         p->queue_dropped = counters_.slot(owner, "queue_dropped", "");

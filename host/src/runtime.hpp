@@ -25,6 +25,8 @@
 namespace flowacct::host {
 
 inline constexpr std::uint32_t kBatchRecords = 1024;
+/// Batches a waiting producer (a savefile input) keeps queued per pipeline: 8 x 232 KiB.
+inline constexpr std::size_t kWaitBatches = 8;
 inline constexpr std::uint32_t kPayloadBytesPerRecord = 512;
 inline constexpr std::uint64_t kTickUs = 100'000; // pipeline housekeeping period
 
@@ -65,6 +67,11 @@ using SharedDatagram = std::shared_ptr<const DatagramBuf>;
 /// A bounded queue between the input threads and one pipeline thread (shared batches, or
 /// shared datagrams for datagram-only pipelines).
 ///
+/// Two bounds: `capacity` for producers that drop when the queue is full (live capture, UDP: the
+/// depth absorbs bursts), and `wait_limit` for producers that wait for room instead (savefiles),
+/// which lose nothing by waiting early: a shallow queue keeps the batches in flight few, so they are
+/// recycled while still in the CPU's caches and no fresh memory is faulted in for them.
+///
 /// Wake-ups come in groups: a thread switch costs about as much as aggregating a few hundred
 /// records, and a fast consumer would otherwise sleep and be woken once per item. The consumer,
 /// finding the queue empty, sleeps until `wake_at` items wait (or its deadline, at most one
@@ -72,8 +79,9 @@ using SharedDatagram = std::shared_ptr<const DatagramBuf>;
 /// `wake_at` items. Items wait at most one tick (100 ms) longer than they would otherwise.
 template <class T> class BoundedQueue {
 public:
-    explicit BoundedQueue(std::size_t capacity)
-        : capacity_(capacity), wake_at_(std::max<std::size_t>(1, std::min<std::size_t>(kWakeItems, capacity / 2))) {}
+    explicit BoundedQueue(std::size_t capacity, std::size_t wait_limit = 0)
+        : capacity_(capacity), wake_at_(std::max<std::size_t>(1, std::min<std::size_t>(kWakeItems, capacity / 2))),
+          wait_limit_(wait_limit == 0 ? capacity : std::clamp(wait_limit, 2 * wake_at_, capacity)) {}
     /// Non-blocking; false when full.
     bool try_push(const T& b) {
         bool wake;
@@ -86,13 +94,13 @@ public:
         if (wake) not_empty_.notify_one();
         return true;
     }
-    /// Waits for room; false once closed.
+    /// Waits until fewer than `wait_limit` items are queued; false once closed.
     bool push_wait(const T& b) {
         bool wake;
         {
             std::unique_lock<std::mutex> g(mu_);
-            if (items_.size() >= capacity_)
-                not_full_.wait(g, [&] { return closed_ || items_.size() + wake_at_ <= capacity_; });
+            if (items_.size() >= wait_limit_)
+                not_full_.wait(g, [&] { return closed_ || items_.size() + wake_at_ <= wait_limit_; });
             if (closed_) return false;
             items_.push_back(b);
             wake = items_.size() == wake_at_;
@@ -156,11 +164,12 @@ private:
     // With the lock held, after a pop from `before` items: whether waiting producers now have room
     // for a group (they wait for exactly that).
     bool room_opened(std::size_t before) const {
-        return before + wake_at_ > capacity_ && items_.size() + wake_at_ <= capacity_;
+        return before + wake_at_ > wait_limit_ && items_.size() + wake_at_ <= wait_limit_;
     }
 
     std::size_t capacity_;
     std::size_t wake_at_;
+    std::size_t wait_limit_;
     std::mutex mu_;
     std::condition_variable not_empty_, not_full_;
     std::deque<T> items_;
