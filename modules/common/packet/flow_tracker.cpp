@@ -51,10 +51,7 @@ inline std::uint64_t finish(std::uint64_t h) {
 FlowTracker::FlowTracker(const FlowTrackerConfig& config)
     : config_(config),
       flows_(pow2_slots(config.buffer_bytes, sizeof(Flow))),
-      frags_(pow2_slots(config.frag_buffer_bytes, sizeof(Fragment))) {
-    std::memset(flows_.data(), 0, flows_.size() * sizeof(Flow));
-    std::memset(frags_.data(), 0, frags_.size() * sizeof(Fragment));
-}
+      frags_(pow2_slots(config.frag_buffer_bytes, sizeof(Fragment))) {}
 
 void FlowTracker::join_fragment(fa_record& rec, const FragmentInfo& frag, std::uint64_t now_us) {
     if (!frag.is_fragment || (rec.proto != 6 && rec.proto != 17)) return;

@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstdint>        // std::uint64_t
-#include <vector>         // std::vector
+#include <cstdlib>        // std::calloc, std::free
+#include <memory>         // std::unique_ptr
+#include <new>            // std::bad_alloc
+#include <type_traits>    // std::is_trivially_copyable_v
 
 #include <flowacct/abi.h> // fa_record
 
@@ -27,8 +30,9 @@ struct FlowTrackerConfig {
 /// pmacct's sequence-number check, since records do not carry it). Time is the packet timestamp, so a replayed savefile counts the same
 /// flows however fast it is read.
 ///
-/// One instance per input thread; not thread-safe. Memory is allocated once, in the
-/// constructor, from the configured sizes. When the table is full and no idle slot is near,
+/// One instance per input thread; not thread-safe. Memory is reserved once, in the
+/// constructor, from the configured sizes, as zero pages the kernel maps in only where flows and
+/// fragments land (an input that tracks no flows costs no memory for the table). When the table is full and no idle slot is near,
 /// the packet is not counted as a new flow and table_full() grows (pmacct: "Flow buffer full.
 /// Skipping flows").
 class FlowTracker {
@@ -68,12 +72,32 @@ private:
         std::uint64_t deadline_us;
     };
 
+    /// A fixed array of all-zero T from calloc, which for large sizes takes fresh pages from
+    /// the kernel without writing them.
+    template <class T> class ZeroTable {
+        static_assert(std::is_trivially_copyable_v<T>);
+
+    public:
+        explicit ZeroTable(std::size_t n) : data_(static_cast<T*>(std::calloc(n, sizeof(T)))), size_(n) {
+            if (!data_) throw std::bad_alloc();
+        }
+        T& operator[](std::size_t i) { return data_.get()[i]; }
+        std::size_t size() const { return size_; }
+
+    private:
+        struct Free {
+            void operator()(T* p) const { std::free(p); }
+        };
+        std::unique_ptr<T, Free> data_;
+        std::size_t size_;
+    };
+
     bool expired_dir(const Flow& f, int dir, std::uint64_t now_us) const;
     void update_tcp(Flow& f, int dir, const fa_record& rec);
 
     FlowTrackerConfig config_;
-    std::vector<Flow> flows_;
-    std::vector<Fragment> frags_;
+    ZeroTable<Flow> flows_;
+    ZeroTable<Fragment> frags_;
     std::uint64_t table_full_ = 0;
     std::uint64_t fragments_joined_ = 0;
 };
