@@ -182,6 +182,16 @@ std::vector<std::string> ModuleCatalog::all_keys() {
     return {keys.begin(), keys.end()};
 }
 
+std::vector<std::string> ModuleCatalog::loaded_keys() const {
+    std::set<std::string> keys;
+    for (const auto& [file, lib] : cache_) {
+        const auto& d = lib->descriptor();
+        for (std::uint32_t i = 0; i < d.key_count; ++i)
+            if (d.keys[i].name) keys.insert(d.keys[i].name);
+    }
+    return {keys.begin(), keys.end()};
+}
+
 fs::path default_module_dir() {
     char buf[4096];
     ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);

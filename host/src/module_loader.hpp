@@ -59,8 +59,10 @@ public:
         std::string error;
     };
     std::vector<Listing> scan();
-    /// Names of keys every loadable module declares (for unknown-key checks).
+    /// Names of keys every loadable module declares (for unknown-key checks). Loads them all.
     std::vector<std::string> all_keys();
+    /// Names of keys the modules loaded so far declare.
+    std::vector<std::string> loaded_keys() const;
 
 private:
     void check_directory() const;

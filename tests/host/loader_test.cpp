@@ -127,6 +127,20 @@ TEST_CASE("unknown keys are errors with a suggestion; pmacct keys not built yet 
     }
 }
 
+TEST_CASE("keys of installed modules no pipeline uses are accepted; suggestions come from every module") {
+    ModuleDir d({kTestModules / "input_testgen.so", kModules / "aggregator_hash.so", kModules / "output_print.so",
+                 kModules / "output_sqlite3.so"});
+    {
+        // sql_db belongs to the sqlite3 output, which is installed but not in `plugins`.
+        Host host(model_of("inputs: testgen\nplugins: print\nsql_db: /tmp/x.db\n"), HostOptions{d.dir.string(), "x"});
+        CHECK_NOTHROW(host.load());
+    }
+    {
+        Host host(model_of("inputs: testgen\nplugins: print\nsql_dbb: /tmp/x.db\n"), HostOptions{d.dir.string(), "x"});
+        CHECK_THROWS_WITH(host.load(), doctest::Contains("test.conf:3: unknown key 'sql_dbb' (did you mean 'sql_db'?)"));
+    }
+}
+
 TEST_CASE("the input is chosen by the daemon name or by pmacct's keys") {
     ModuleDir d({kModules / "aggregator_hash.so", kModules / "output_print.so"});
     // No netflow module in this directory: the error names the module the keys chose.
