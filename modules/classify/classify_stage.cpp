@@ -60,8 +60,8 @@ public:
     explicit ClassifyStage(const Context& ctx)
         : ctx_(ctx),
           dir_(ctx.config().str("classifiers")),
-          tentatives_(static_cast<std::uint32_t>(int_key("classifier_tentatives", 1, 1000))),
-          table_(static_cast<std::uint32_t>(int_key("classifier_table_num", 1, 1 << 22)), std::random_device{}()),
+          tentatives_(static_cast<std::uint32_t>(ctx_.config().integer_in("classifier_tentatives", 1, 1000, 1))),
+          table_(static_cast<std::uint32_t>(ctx_.config().integer_in("classifier_table_num", 1, 1 << 22, 1)), std::random_device{}()),
           idle_us_(ctx.config().duration_s("classifier_idle_timeout", 60) * 1'000'000ull) {
         if (dir_.empty()) throw Error("expected a directory of classifiers", "classifiers");
         c_streams_ = ctx.counter("streams_new");
@@ -172,15 +172,6 @@ public:
     }
 
 private:
-    std::int64_t int_key(const char* key, std::int64_t min, std::int64_t max) const {
-        std::int64_t v = ctx_.config().integer(key, min);
-        if (v < min || v > max)
-            throw Error("expected a value from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
-                            std::to_string(v),
-                        key);
-        return v;
-    }
-
     std::uint32_t class_id(const std::string& name) {
         auto it = class_ids_.find(name);
         if (it != class_ids_.end()) return it->second;

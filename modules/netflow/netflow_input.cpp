@@ -133,8 +133,7 @@ public:
         opt.renormalize = cfg.boolean("nfacctd_renormalize", false);
         opt.time_new = cfg.boolean("nfacctd_time_new", false);
         templates_path_ = cfg.str("nfacctd_templates_file");
-        const std::int64_t threads = cfg.integer("nfacctd_threads", 1);
-        if (threads < 1 || threads > 64) throw sdk::Error("expected 1 to 64 threads", "nfacctd_threads");
+        const std::int64_t threads = cfg.integer_in("nfacctd_threads", 1, 64, 1);
         savefile_ = cfg.str("pcap_savefile");
         wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (wake_fd_ < 0) throw sdk::Error(std::string("eventfd: ") + std::strerror(errno));
@@ -242,8 +241,7 @@ private:
     }
 
     void open_sockets(const sdk::Config& cfg) {
-        const std::int64_t port = cfg.integer("nfacctd_port", 2100);
-        if (port < 0 || port > 65535) throw sdk::Error("expected a port 0-65535", "nfacctd_port");
+        const std::int64_t port = cfg.integer_in("nfacctd_port", 0, 65535, 2100);
         const std::string ip = cfg.str("nfacctd_ip");
         sockaddr_storage ss{};
         socklen_t sl = 0;
@@ -400,10 +398,8 @@ private:
     void open_savefile(const sdk::Config& cfg) {
         flowacct::packet::SavefileOptions o;
         o.path = savefile_;
-        const std::int64_t delay = cfg.integer("pcap_savefile_delay", 0);
-        const std::int64_t replay = cfg.integer("pcap_savefile_replay", 1);
-        if (delay < 0 || delay > 86400) throw sdk::Error("expected 0 to 86400 seconds", "pcap_savefile_delay");
-        if (replay < 0 || replay > 1000000) throw sdk::Error("expected a count 0 to 1000000", "pcap_savefile_replay");
+        const std::int64_t delay = cfg.integer_in("pcap_savefile_delay", 0, 86400, 0);
+        const std::int64_t replay = cfg.integer_in("pcap_savefile_replay", 0, 1000000, 1);
         o.delay_s = static_cast<std::uint32_t>(delay);
         o.replay = static_cast<std::uint32_t>(replay);
         o.wait = cfg.boolean("pcap_savefile_wait", false);

@@ -51,27 +51,18 @@ constexpr int kLiveTimeoutMs = 50;           // pcap read timeout: bounds the re
 constexpr std::uint64_t kBatchAgeUs = 50'000; // live: submit a partial batch this old
 constexpr std::uint64_t kStatsEveryUs = 1'000'000;
 
-std::int64_t int_key(const Context& ctx, const char* key, std::int64_t fallback, std::int64_t min,
-                     std::int64_t max) {
-    std::int64_t v = ctx.config().integer(key, fallback);
-    if (v < min || v > max)
-        throw Error("expected a value from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
-                        std::to_string(v),
-                    key);
-    return v;
-}
-
 class PcapInput final : public flowacct::sdk::Input {
 public:
     explicit PcapInput(const Context& ctx)
         : ctx_(ctx),
           // The flow table costs a cache miss a packet: keep it only when a pipeline counts flows.
           track_flows_(ctx.config().boolean("__flows_needed", true)),
-          snaplen_(static_cast<std::uint32_t>(int_key(ctx, "snaplen", 128, 14, 262144))),
+          snaplen_(static_cast<std::uint32_t>(ctx.config().integer_in("snaplen", 14, 262144, 128))),
           tracker_(tracker_config(ctx)) {
         const auto& cfg = ctx.config();
-        sampling_ = static_cast<std::uint32_t>(int_key(ctx, "sampling_rate", 1, 1, 1u << 30));
-        std::uint32_t ext = static_cast<std::uint32_t>(int_key(ctx, "pmacctd_ext_sampling_rate", 0, 0, 1u << 30));
+        sampling_ = static_cast<std::uint32_t>(ctx.config().integer_in("sampling_rate", 1, 1u << 30, 1));
+        std::uint32_t ext =
+            static_cast<std::uint32_t>(ctx.config().integer_in("pmacctd_ext_sampling_rate", 0, 1u << 30, 0));
         // pmacct: an external rate takes precedence for reporting and renormalizing.
         rate_ = ext ? ext : sampling_;
         renormalize_ = cfg.boolean("pmacctd_renormalize", false);
@@ -94,8 +85,8 @@ public:
             packet::SavefileOptions o;
             o.path = cfg.str("pcap_savefile");
             o.filter = cfg.str("pcap_filter");
-            o.delay_s = static_cast<std::uint32_t>(int_key(ctx, "pcap_savefile_delay", 0, 0, 86400));
-            o.replay = static_cast<std::uint32_t>(int_key(ctx, "pcap_savefile_replay", 1, 1, 1000000));
+            o.delay_s = static_cast<std::uint32_t>(ctx.config().integer_in("pcap_savefile_delay", 0, 86400, 0));
+            o.replay = static_cast<std::uint32_t>(ctx.config().integer_in("pcap_savefile_replay", 1, 1000000, 1));
             o.wait = cfg.boolean("pcap_savefile_wait", false);
             savefile_ = std::make_unique<packet::SavefileReader>(std::move(o));
         } else {
@@ -125,13 +116,14 @@ public:
 private:
     static packet::FlowTrackerConfig tracker_config(const Context& ctx) {
         packet::FlowTrackerConfig c;
-        c.buffer_bytes = static_cast<std::uint64_t>(int_key(ctx, "pmacctd_flow_buffer_size", 16384000, 65536,
-                                                            std::int64_t{1} << 32));
-        c.lifetime_s = static_cast<std::uint32_t>(int_key(ctx, "pmacctd_flow_lifetime", 60, 1, 86400 * 30));
-        c.tcp_lifetime_s = static_cast<std::uint32_t>(
-            int_key(ctx, "pmacctd_flow_tcp_lifetime", c.lifetime_s, 1, 86400 * 30));
-        c.frag_buffer_bytes = static_cast<std::uint64_t>(int_key(ctx, "pmacctd_frag_buffer_size", 4194304, 65536,
-                                                                 std::int64_t{1} << 30));
+        const flowacct::sdk::Config& cfg = ctx.config();
+        c.buffer_bytes = static_cast<std::uint64_t>(
+            cfg.integer_in("pmacctd_flow_buffer_size", 65536, std::int64_t{1} << 32, 16384000));
+        c.lifetime_s = static_cast<std::uint32_t>(cfg.integer_in("pmacctd_flow_lifetime", 1, 86400 * 30, 60));
+        c.tcp_lifetime_s =
+            static_cast<std::uint32_t>(cfg.integer_in("pmacctd_flow_tcp_lifetime", 1, 86400 * 30, c.lifetime_s));
+        c.frag_buffer_bytes = static_cast<std::uint64_t>(
+            cfg.integer_in("pmacctd_frag_buffer_size", 65536, std::int64_t{1} << 30, 4194304));
         return c;
     }
 

@@ -99,16 +99,16 @@ public:
         if (cfg.has("pcap_savefile")) {
             packet::SavefileOptions so;
             so.path = cfg.str("pcap_savefile");
-            so.delay_s = static_cast<std::uint32_t>(checked(cfg, "pcap_savefile_delay", 0, 86400));
-            so.replay = static_cast<std::uint32_t>(checked(cfg, "pcap_savefile_replay", 0, 1'000'000));
+            so.delay_s = static_cast<std::uint32_t>(cfg.integer_in("pcap_savefile_delay", 0, 86400, 0));
+            so.replay = static_cast<std::uint32_t>(cfg.integer_in("pcap_savefile_replay", 0, 1'000'000, 0));
             so.wait = cfg.boolean("pcap_savefile_wait");
             savefile_ = std::make_unique<packet::SavefileReader>(so);
             return;
         }
-        const auto port = static_cast<std::uint16_t>(checked(cfg, "sfacctd_port", 0, 65535));
+        const auto port = static_cast<std::uint16_t>(cfg.integer_in("sfacctd_port", 0, 65535, 0));
         int rcvbuf = 0;
         if (cfg.has("sfacctd_pipe_size"))
-            rcvbuf = static_cast<int>(checked(cfg, "sfacctd_pipe_size", 1, 1ll << 30));
+            rcvbuf = static_cast<int>(cfg.integer_in("sfacctd_pipe_size", 1, 1ll << 30, 0));
         receiver_ = std::make_unique<sflow::UdpReceiver>(cfg.str("sfacctd_ip"), port, rcvbuf);
         std::uint64_t* obtained = ctx.counter("so_rcvbuf_obtained");
         *obtained = static_cast<std::uint64_t>(receiver_->rcvbuf_obtained());
@@ -145,15 +145,6 @@ private:
             for (const char* w : wanted)
                 if (v == w) return true;
         return false;
-    }
-
-    static std::int64_t checked(const sdk::Config& cfg, const char* key, std::int64_t lo, std::int64_t hi) {
-        const std::int64_t v = cfg.integer(key);
-        if (v < lo || v > hi)
-            throw sdk::Error("expected a value from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got " +
-                                 std::to_string(v),
-                             key);
-        return v;
     }
 
     bool stopping() const {

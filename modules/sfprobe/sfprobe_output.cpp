@@ -35,19 +35,13 @@ constexpr std::uint64_t kCounterIntervalUs = 20ull * 1000000; // counter samples
 
 bool is_flow_record(const fa_record& r) { return r.time_start_us != 0 && r.time_start_us < r.time_end_us; }
 
-std::int64_t ranged(const sdk::Context& ctx, const char* key, std::int64_t lo, std::int64_t hi) {
-    std::int64_t v = ctx.config().integer(key);
-    if (v < lo || v > hi) throw sdk::Error("expected " + std::to_string(lo) + " to " + std::to_string(hi), key);
-    return v;
-}
-
 class SfprobeOutput final : public sdk::Output, private DatagramSink {
 public:
     static constexpr const char* kDefaultAggregator = "passthrough";
 
     explicit SfprobeOutput(const sdk::Context& ctx)
         : ctx_(ctx), to_(endpoint(ctx, to_len_)), encoder_(sflow_config(ctx), *this), sender_(make_sender(ctx)) {
-        rate_ = static_cast<std::uint32_t>(ranged(ctx, "sfprobe_sampling_rate", 1, 1 << 24));
+        rate_ = static_cast<std::uint32_t>(ctx.config().integer_in("sfprobe_sampling_rate", 1, 1 << 24, 0));
         rng_ = ctx.wall_us() | 1;
         skip_ = next_skip();
         start_mono_us_ = ctx.monotonic_us();
@@ -108,8 +102,8 @@ private:
     }
     SflowConfig sflow_config(const sdk::Context& ctx) const {
         SflowConfig c;
-        c.sub_agent = static_cast<std::uint32_t>(ranged(ctx, "sfprobe_agentsubid", 0, 0xffffffffll));
-        c.if_speed = static_cast<std::uint64_t>(ranged(ctx, "sfprobe_ifspeed", 0, INT64_MAX));
+        c.sub_agent = static_cast<std::uint32_t>(ctx.config().integer_in("sfprobe_agentsubid", 0, 0xffffffffll, 0));
+        c.if_speed = static_cast<std::uint64_t>(ctx.config().integer_in("sfprobe_ifspeed", 0, INT64_MAX, 0));
         std::string agent = ctx.config().str("sfprobe_agentip");
         if (agent.empty()) agent = ctx.config().str("sfprobe_source_ip");
         if (agent.empty()) agent = local_towards();

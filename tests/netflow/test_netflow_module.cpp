@@ -14,6 +14,7 @@
 #include <sstream>       // std::istringstream
 #include <string>        // std::string
 #include <thread>        // std::thread
+#include <tuple>         // std::tuple
 #include <vector>        // std::vector
 
 #include <doctest/doctest.h> // TEST_CASE, CHECK
@@ -137,6 +138,23 @@ TEST_CASE("netflow module decodes v5, v9 and IPFIX received over UDP on 127.0.0.
         REQUIRE_FALSE(host.records.empty());
         CHECK(flowacct::netflow::address_text(host.records[0].peer_src_ip) == "127.0.0.1");
     }
+}
+
+TEST_CASE("netflow module refuses out-of-range numbers, naming the key, the range and the value") {
+    for (const auto& [key, value, range] :
+         {std::tuple<const char*, const char*, const char*>{"nfacctd_port", "65536", "from 0 to 65535, got 65536"},
+          {"nfacctd_threads", "0", "from 1 to 64, got 0"},
+          {"nfacctd_threads", "65", "from 1 to 64, got 65"}}) {
+        CAPTURE(std::string(key));
+        FakeHost host(Cfg{{"nfacctd_ip", "127.0.0.1"}, {key, value}});
+        Instance inst(module(), host);
+        REQUIRE_FALSE(inst);
+        CHECK(inst.error == std::string(key) + ": expected a value " + range);
+    }
+    FakeHost host(Cfg{{"nfacctd_ip", "127.0.0.1"}, {"nfacctd_port", "20x"}});
+    Instance inst(module(), host);
+    REQUIRE_FALSE(inst);
+    CHECK(inst.error == "nfacctd_port: expected an integer, got '20x'");
 }
 
 TEST_CASE("netflow module listens on IPv6 ::1") {

@@ -87,6 +87,16 @@ public:
         return out;
     }
 
+    /// integer(), refused unless min <= value <= max: "expected a value from MIN to MAX, got V".
+    std::int64_t integer_in(const char* key, std::int64_t min, std::int64_t max, std::int64_t fallback) const {
+        const std::int64_t v = integer(key, fallback);
+        if (v < min || v > max)
+            throw Error("expected a value from " + std::to_string(min) + " to " + std::to_string(max) + ", got " +
+                            std::to_string(v),
+                        key);
+        return v;
+    }
+
     bool boolean(const char* key, bool fallback = false) const {
         const char* v = raw(key);
         if (!v) return fallback;
