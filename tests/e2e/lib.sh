@@ -33,15 +33,15 @@ sum_col() {
   awk -v col="$2" 'NR==1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next } c && NF { s += $c } END { print s + 0 }' "$1"
 }
 
-# Waits until a file exists (bounded).
+# Waits until a file exists (bounded: generous, a sanitized daemon on a loaded machine starts slowly).
 wait_file() {
-  poll 10 test -s "$1" || fail "timed out waiting for $1"
+  poll 60 test -s "$1" || fail "timed out waiting for $1"
 }
 
 # Waits until something listens on a UDP port of the loopback (bounded).
 udp_port_bound() { ss -Hlun "sport = :$1" | grep -c . >/dev/null; }
 wait_udp_port() {
-  poll 10 udp_port_bound "$1" || fail "timed out waiting for UDP port $1"
+  poll 60 udp_port_bound "$1" || fail "timed out waiting for UDP port $1"
 }
 
 # poll SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (0) or SECONDS of wall time
