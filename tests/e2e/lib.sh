@@ -55,3 +55,20 @@ poll() {
     sleep 0.1
   done
 }
+
+# logged_counter LOG OWNER NAME: the last value of a counter the daemon logged in LOG on SIGUSR1 or
+# at exit ("counter [OWNER] NAME N"; zero counters are not logged), 0 when none.
+logged_counter() {
+  local v
+  v=$(sed -n "s|.*counter \[$2\] $3 \([0-9]*\)$|\1|p" "$1" | tail -1)
+  echo "${v:-0}"
+}
+# counter_reaches PID LOG OWNER NAME WANT: asks the daemon to log its counters (SIGUSR1) and is true
+# once LOG shows NAME at WANT or more. For `poll`: a daemon without a metrics endpoint, whose
+# counters are read from its log. No signal before the daemon logged that it started: until it
+# blocks the signals it handles, SIGUSR1 would end it.
+counter_reaches() {
+  grep -q "flowacctd .* started" "$2" 2>/dev/null || return 1
+  kill -USR1 "$1" 2>/dev/null || return 1
+  [ "$(logged_counter "$2" "$3" "$4")" -ge "$5" ]
+}
