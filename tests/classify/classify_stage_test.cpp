@@ -211,7 +211,7 @@ TEST_CASE("a pattern that would backtrack catastrophically cannot stall the stag
     auto t0 = std::chrono::steady_clock::now();
     st.run(b);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    CHECK(ms < 1000);  // 1000 payloads of 500 bytes; a backtracking engine needs years
+    CHECK(ms < 10000);  // 1000 payloads of 500 bytes (ms unsanitized); a backtracking engine needs years
     for (const auto& r : b.records) CHECK(r.class_id == 0);
 }
 

@@ -25,18 +25,15 @@ networks_file[b]: $WORK/nets.lst
 CONF
 "$DAEMON" -f "$WORK/f.conf" --module-path "$MODS" 2>"$WORK/log" &
 pid=$!
-for _ in $(seq 1 100); do [ -S "$WORK/b.pipe" ] && [ -S "$WORK/a.pipe" ] && break; sleep 0.1; done
-# The tables are current within a second of ingestion.
-for _ in $(seq 1 50); do
-  "$CLIENT" -s -p "$WORK/a.pipe" >"$WORK/s.txt" 2>/dev/null && [ "$(sum_col "$WORK/s.txt" PACKETS)" = 2548 ] && break
-  sleep 0.2
-done
+both_sockets() { [ -S "$WORK/b.pipe" ] && [ -S "$WORK/a.pipe" ]; }
+poll 60 both_sockets || true
+# Each table is polled (60 s bound) until it holds the whole capture.
+table_a_full() { "$CLIENT" -s -p "$WORK/a.pipe" >"$WORK/s.txt" 2>/dev/null && [ "$(sum_col "$WORK/s.txt" PACKETS)" = 2548 ]; }
+poll 60 table_a_full || true
 expect_eq "$(sum_col "$WORK/s.txt" PACKETS)" 2548 "table a holds every packet of the capture"
 # Pipeline b has its own queue and table: wait for it as well.
-for _ in $(seq 1 50); do
-  [ "$("$CLIENT" -c dst_as -N '*' -n packets -p "$WORK/b.pipe" 2>/dev/null)" = 2548 ] && break
-  sleep 0.2
-done
+table_b_full() { [ "$("$CLIENT" -c dst_as -N '*' -n packets -p "$WORK/b.pipe" 2>/dev/null)" = 2548 ]; }
+poll 60 table_b_full || true
 expect_eq "$("$CLIENT" -c dst_as -N '*' -n packets -p "$WORK/b.pipe")" 2548 "table b holds every packet of the capture"
 "$CLIENT" -s -T bytes -p "$WORK/a.pipe" >"$WORK/sorted.txt"
 head -1 "$WORK/sorted.txt" | grep -q '^SRC_IP  *DST_IP  *PACKETS  *BYTES$' || fail "formatted header of -s"

@@ -21,17 +21,17 @@ wait_file "$WORK/pid"
 pid=$(cat "$WORK/pid")
 kill -0 "$pid" || fail "daemon alive"
 expect_eq "$(stat -c %a "$WORK/pid")" "600" "the pidfile is created with a strict umask"
-sleep 0.5
-kill -USR1 "$pid"
-for _ in $(seq 1 50); do grep -q "records_in 12345" "$WORK/log" && break; sleep 0.1; done
+# SIGUSR1 (sent until the input emitted every record) logs the counters.
+poll 60 counter_reaches "$pid" "$WORK/log" pipeline/a records_in 12345 || true
 expect_contains "$WORK/log" "[pipeline/a] records_in 12345" "SIGUSR1 logs the counters"
 # logrotate's create + HUP: the old file is moved away, SIGHUP makes a new one.
 mv "$WORK/log" "$WORK/log.1"
 kill -HUP "$pid"
-for _ in $(seq 1 50); do [ -s "$WORK/log" ] && break; sleep 0.1; done
+poll 60 test -s "$WORK/log" || true
 expect_contains "$WORK/log" "log reopened" "SIGHUP reopens the log file"
 kill -TERM "$pid"
-for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+exited() { ! kill -0 "$1" 2>/dev/null; }
+poll 120 exited "$pid" || true
 kill -0 "$pid" 2>/dev/null && fail "the daemon stops on SIGTERM"
 pass "the daemonized process stops on SIGTERM"
 [ -e "$WORK/pid" ] && fail "the pidfile is removed at exit"

@@ -33,15 +33,15 @@ sum_col() {
   awk -v col="$2" 'NR==1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next } c && NF { s += $c } END { print s + 0 }' "$1"
 }
 
-# Waits until a file exists (bounded).
+# Waits until a file exists (bounded: generous, a sanitized daemon on a loaded machine starts slowly).
 wait_file() {
-  poll 10 test -s "$1" || fail "timed out waiting for $1"
+  poll 60 test -s "$1" || fail "timed out waiting for $1"
 }
 
 # Waits until something listens on a UDP port of the loopback (bounded).
 udp_port_bound() { ss -Hlun "sport = :$1" | grep -c . >/dev/null; }
 wait_udp_port() {
-  poll 10 udp_port_bound "$1" || fail "timed out waiting for UDP port $1"
+  poll 60 udp_port_bound "$1" || fail "timed out waiting for UDP port $1"
 }
 
 # poll SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (0) or SECONDS of wall time
@@ -54,4 +54,21 @@ poll() {
     [ "$SECONDS" -lt "$end" ] || return 1
     sleep 0.1
   done
+}
+
+# logged_counter LOG OWNER NAME: the last value of a counter the daemon logged in LOG on SIGUSR1 or
+# at exit ("counter [OWNER] NAME N"; zero counters are not logged), 0 when none.
+logged_counter() {
+  local v
+  v=$(sed -n "s|.*counter \[$2\] $3 \([0-9]*\)$|\1|p" "$1" | tail -1)
+  echo "${v:-0}"
+}
+# counter_reaches PID LOG OWNER NAME WANT: asks the daemon to log its counters (SIGUSR1) and is true
+# once LOG shows NAME at WANT or more. For `poll`: a daemon without a metrics endpoint, whose
+# counters are read from its log. No signal before the daemon logged that it started: until it
+# blocks the signals it handles, SIGUSR1 would end it.
+counter_reaches() {
+  grep -q "flowacctd .* started" "$2" 2>/dev/null || return 1
+  kill -USR1 "$1" 2>/dev/null || return 1
+  [ "$(logged_counter "$2" "$3" "$4")" -ge "$5" ]
 }

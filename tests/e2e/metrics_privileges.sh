@@ -21,14 +21,18 @@ CONF
 mkdir -p "$WORK/out" && chown nobody:nogroup "$WORK/out"
 "$DAEMON" -f "$WORK/m.conf" --module-path "$MODS" &
 pid=$!
-for _ in $(seq 1 50); do grep -q "metrics on" "$WORK/log" 2>/dev/null && break; sleep 0.1; done
+poll 60 grep -q "metrics on" "$WORK/log" 2>/dev/null || true
 port=$(sed -n 's/.*metrics on .* (port \([0-9]*\)).*/\1/p' "$WORK/log")
 [ -n "$port" ] || { cat "$WORK/log"; fail "metrics endpoint started"; }
-sleep 0.5
-python3 - "$port" >"$WORK/metrics" <<'PY'
+# Scraped until the pipeline took the input's 5000 records (60 s bound), then checked.
+scrape() {
+  python3 - "$port" >"$WORK/metrics" <<'PY'
 import sys, urllib.request
 print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5).read().decode())
 PY
+}
+all_in() { scrape && grep -qF 'flowacct_records_in{owner="pipeline/a"} 5000' "$WORK/metrics"; }
+poll 60 all_in || true
 expect_contains "$WORK/metrics" '# TYPE flowacct_records_in counter' "metrics: typed counters"
 expect_contains "$WORK/metrics" 'flowacct_records_in{owner="pipeline/a"} 5000' "metrics: pipeline records"
 expect_contains "$WORK/metrics" 'flowacct_queue_dropped{owner="pipeline/a"} 0' "metrics: queue drops"

@@ -17,10 +17,13 @@ print_output_file[a]: $WORK/a.txt
 print_output_file[b]: $WORK/b.txt
 CONF
 for sig in TERM INT; do
-  rm -f "$WORK"/a.txt "$WORK"/b.txt "$WORK"/report.txt
+  rm -f "$WORK"/a.txt "$WORK"/b.txt "$WORK"/report.txt "$WORK"/log
   "$DAEMON" -f "$WORK/f.conf" --module-path "$MODS" 2>"$WORK/log" &
   pid=$!
-  sleep 1.5
+  # Signalled mid-stream, once both pipelines took over 100000 records (not after a fixed time: a
+  # sanitized build on a loaded machine may not have started by then).
+  poll 120 counter_reaches $pid "$WORK/log" pipeline/a records_in 100001 || fail "SIG$sig: records flow"
+  poll 120 counter_reaches $pid "$WORK/log" pipeline/b records_in 100001 || fail "SIG$sig: records flow"
   kill -$sig $pid
   wait $pid; rc=$?
   expect_eq "$rc" 0 "SIG$sig: exit status"

@@ -32,6 +32,10 @@ pass "maps_refresh reloads stages periodically"
 kill -USR2 $pid
 wait_file "$WORK/reloads"
 pass "SIGUSR2 reloads stages"
+# Stopped once the pipelines without stages took the input's 30000 records: a stop ends the input.
+for p in b c; do
+  poll 60 counter_reaches $pid "$WORK/log" pipeline/$p records_in 30000 || fail "pipeline $p took every record"
+done
 kill -TERM $pid
 wait $pid || fail "exit status"
 # testgen: src_port 40000 + i%3, dst_port 1000 + i%5. Odd source ports (40001) are a third.

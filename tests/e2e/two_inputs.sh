@@ -47,7 +47,10 @@ wait_udp_port $NFPORT; wait_udp_port $SFPORT
 "$GEN_NF" -v 5 -n 3000 -k 100 -u 127.0.0.1:$NFPORT -r 2000 >"$WORK/nf.out"
 "$GEN_SF" --samples 2000 --keys 100 --send 127.0.0.1:$SFPORT --pps 2000 >/dev/null
 live_nf=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$WORK/nf.out")
-sleep 1
+# Stopped once the pipeline took every record sent (3000 NetFlow records, 2000 sFlow samples): a
+# stop ends the inputs, and what they had not read yet would be lost to the count.
+poll 60 counter_reaches $pid "$WORK/live.log" pipeline/total records_in 5000 ||
+  fail "the pipeline took every live record ($(logged_counter "$WORK/live.log" pipeline/total records_in) of 5000)"
 kill -TERM $pid
 wait $pid || fail "live exit status"
 expect_eq "$(sum_col "$WORK/live.txt" PACKETS)" "$((live_nf + 2000))" "live NetFlow and sFlow on their ports in one daemon"

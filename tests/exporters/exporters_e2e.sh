@@ -12,15 +12,23 @@ MODS=$(make_moddir)
 PCAP=$SRC/etc/samples/sample.pcap
 BASE=$((20000 + RANDOM % 20000))
 P5=$BASE; P9=$((BASE + 1)); P10=$((BASE + 2)); PS=$((BASE + 3)); PN=$((BASE + 4))
+# Datagrams the exporters of daemon logs sent (counters logged at exit), captured in a file so far, and
+# whether a UDP socket's receive queue is empty: the captures and nfcapd are stopped only once
+# they hold everything that was sent (they are not given a fixed time).
+sent_datagrams() { sed -n 's/.*\] datagrams_sent \([0-9]*\)$/\1/p' "$@" | awk '{ s += $1 } END { print s + 0 }'; }
+captured() { tshark -r "$1" 2>/dev/null | wc -l; }
+has_captured() { [ "$(captured "$1")" -ge "$2" ]; }
+udp_drained() { [ "$(ss -Hlun "sport = :$1" | awk '{ print $2 }')" = 0 ]; }
 
 dumpcap -i lo -f "udp and dst portrange $P5-$PN" -w "$WORK/exports.pcapng" 2>"$WORK/dumpcap.log" &
 cap=$!
-for _ in $(seq 1 100); do grep -q "Capturing on" "$WORK/dumpcap.log" && break; sleep 0.1; done
+capturing() { grep -q "Capturing on" "$1" || ! kill -0 $cap 2>/dev/null; } # or dumpcap failed
+poll 60 capturing "$WORK/dumpcap.log" || true
 grep -q "Capturing on" "$WORK/dumpcap.log" || { cat "$WORK/dumpcap.log"; echo "skip: cannot capture on lo"; exit 0; }
 mkdir -p "$WORK/nfcapd"
 nfcapd -b 127.0.0.1 -p $PN -w "$WORK/nfcapd" -t 3600 >"$WORK/nfcapd.log" 2>&1 &
 nfc=$!
-sleep 0.5
+wait_udp_port $PN
 
 TABLE="src_host, dst_host, src_port, dst_port, proto"
 cat > "$WORK/exp.conf" <<CONF
@@ -42,7 +50,10 @@ sfprobe_receiver[sf]: 127.0.0.1:$PS
 sfprobe_agentip[sf]: 192.0.2.10
 CONF
 "$BUILD/sbin/flowacctd" -f "$WORK/exp.conf" --module-path "$MODS" 2>"$WORK/exp.log" || { cat "$WORK/exp.log"; fail "exporter run"; }
-sleep 1
+sent=$(sent_datagrams "$WORK/exp.log")
+poll 60 has_captured "$WORK/exports.pcapng" "$sent" || fail "dumpcap captured every exported datagram ($(captured "$WORK/exports.pcapng") of $sent)"
+poll 60 udp_drained $PN || fail "nfcapd read every datagram sent to it"
+pass "dumpcap captured the $sent exported datagrams, nfcapd read its own"
 kill -TERM $nfc $cap; wait $nfc $cap 2>/dev/null || true
 
 ref_packets=$(awk -F, 'NR > 1 { s += $6 } END { print s + 0 }' "$WORK/ref.csv")
@@ -122,7 +133,8 @@ done
 C1=$((BASE + 10)); C2=$((BASE + 11)); C3=$((BASE + 12))
 dumpcap -i lo -f "udp and dst portrange $C1-$C3" -w "$WORK/conv.pcapng" 2>"$WORK/dumpcap2.log" &
 cap=$!
-for _ in $(seq 1 100); do grep -q "Capturing on" "$WORK/dumpcap2.log" && break; sleep 0.1; done
+poll 60 capturing "$WORK/dumpcap2.log" || true
+grep -q "Capturing on" "$WORK/dumpcap2.log" || { cat "$WORK/dumpcap2.log"; fail "second capture on lo"; }
 convert() { # input savefile exporter key=value...
   local input=$1 file=$2 plugin=$3; shift 3
   { echo "inputs: $input"; echo "pcap_savefile: $WORK/$file.pcap"; echo "plugins: $plugin"; printf '%s\n' "$@"; } > "$WORK/conv-$file.conf"
@@ -132,7 +144,9 @@ convert() { # input savefile exporter key=value...
 convert sflow sflow nfprobe "nfprobe_receiver: 127.0.0.1:$C1" "nfprobe_version: 10"
 convert netflow v5 nfprobe "nfprobe_receiver: 127.0.0.1:$C2" "nfprobe_version: 9"
 convert netflow ipfix sfprobe "sfprobe_receiver: 127.0.0.1:$C3"
-sleep 0.5
+sent=$(sent_datagrams "$WORK"/conv-*.log)
+poll 60 has_captured "$WORK/conv.pcapng" "$sent" || fail "dumpcap captured every converted datagram ($(captured "$WORK/conv.pcapng") of $sent)"
+pass "dumpcap captured the $sent converted datagrams"
 kill -TERM $cap; wait $cap 2>/dev/null || true
 collect() { # port input reference label [extra key]
   tshark -r "$WORK/conv.pcapng" -Y "udp.dstport == $1" -F pcap -w "$WORK/c$1.pcap" 2>/dev/null

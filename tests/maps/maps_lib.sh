@@ -11,15 +11,13 @@ copy_example() {
   echo "$dir"
 }
 
-# Waits (bounded) until the memory table behind $1 holds $2 bytes in total.
+# Waits (bounded by time, 60 s) until the memory table behind $1 holds $2 bytes in total.
+table_bytes() {
+  "$CLIENT" -p "$1" -s -O csv 2>/dev/null | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "BYTES") c = i; next } { s += $c } END { print s + 0 }' || true
+}
+table_holds() { [ "$(table_bytes "$1")" == "$2" ]; }
 wait_total() {
-  local got=
-  for _ in $(seq 1 150); do
-    got=$("$CLIENT" -p "$1" -s -O csv 2>/dev/null | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "BYTES") c = i; next } { s += $c } END { print s + 0 }' || true)
-    [ "$got" == "$2" ] && return 0
-    sleep 0.1
-  done
-  fail "memory table $1 holds $got bytes, expected $2"
+  poll 60 table_holds "$1" "$2" || fail "memory table $1 holds $(table_bytes "$1") bytes, expected $2"
 }
 
 # Runs the sample capture through a print pipeline aggregated on $2 into CSV file $1.

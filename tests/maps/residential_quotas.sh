@@ -43,7 +43,7 @@ expect_contains "$WORK/report" "bob 2 $b2 $b2 ok" "a customer at its limit is no
 # A broken map on SIGUSR2: refused with file and line, the old map and the table stay.
 printf 'set_tag=1 src_net=10.0.0.0/26\nset_tag=2 src_net=10.0.0.300/26\n' >pretag.map
 kill -USR2 $pid
-for _ in $(seq 1 50); do grep -q "pretag.map:2:" "$WORK/log" && break; sleep 0.1; done
+poll 60 grep -q "pretag.map:2:" "$WORK/log" || true
 expect_contains "$WORK/log" "pretag.map:2: src_net: expected an IPv4 or IPv6 address or prefix" "a broken map on reload names file and line"
 expect_contains "$WORK/log" "the previous pre_tag_map stays in force" "the old map stays in force"
 expect_eq "$("$CLIENT" -p quota.pipe -c tag -N 1 -n bytes)" "$b1" "the memory table keeps its rows across the reload"

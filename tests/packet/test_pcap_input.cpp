@@ -394,7 +394,9 @@ TEST_CASE("live capture on loopback stops promptly when asked") {
     inst.ops<fa_input_ops>()->request_stop(inst.get());
     runner.join();
     CHECK(done);
-    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
+    // The capture's read timeout is 50 ms: 1 s still fails a stop that is not acted upon, with room
+    // for a loaded, sanitized run.
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
 }
 
 TEST_CASE("a UDP socket's drops are read without a datagram to carry them") {

@@ -27,13 +27,13 @@ $TOOL flood "$NF_PORT" "$FIRST" --kind v9 --seed 1 >/dev/null
 $TOOL flood "$SF_PORT" "$FIRST" --kind sflow --seed 2 >/dev/null
 at_least() { [ "$(accounted)" -ge "$1" ]; }
 # Drops are read from the socket while it is idle too: no later datagram is needed to see them.
-poll 10 at_least "$FIRST" || fail "the first $FIRST datagrams accounted as records or socket drops ($(accounted))"
+poll 60 at_least "$FIRST" || fail "the first $FIRST datagrams accounted as records or socket drops ($(accounted))"
 pass "the first flood is accounted without a later datagram (sock_drops=$(metric flowacct_sock_drops 'owner="nf/netflow"'))"
 rss0=$(rss_kb $PID)
 $TOOL flood "$NF_PORT" "$MORE" --kind v9 --seed 3 >/dev/null
 $TOOL flood "$SF_PORT" "$MORE" --kind sflow --seed 4 >/dev/null
 total=$((FIRST + MORE))
-poll 10 at_least "$total" || true
+poll 60 at_least "$total" || true
 rss1=$(rss_kb $PID)
 expect_eq "$(accounted)" "$total" "netflow: every spoofed datagram is a record or a counted socket drop"
 # Every datagram received from a new address past the 4096-exporter bound evicts one (random
@@ -51,7 +51,7 @@ series=$($TOOL dump "$MPORT" | grep -c 'exporter=' || true)
 pass "metric series bounded ($series)"
 sf_accounted() { echo $(( $(metric flowacct_records 'owner="sf/sflow"') + $(metric flowacct_sock_drops 'owner="sf/sflow"') )); }
 sf_at_least() { [ "$(sf_accounted)" -ge "$1" ]; }
-poll 10 sf_at_least "$total" || true
+poll 60 sf_at_least "$total" || true
 sf=$(sf_accounted)
 expect_eq "$sf" "$total" "sflow: every spoofed datagram is a record or a counted socket drop"
 full=$(metric flowacct_agent_table_full)

@@ -20,11 +20,12 @@ logfile: $WORK/log
 ${3:-}
 CONF
 }
-# bins FILE: "min max" of the bins (days relative to today, UTC) and the packets of the rows.
+# bins FILE [EPOCH]: "min max" of the bins (days relative to the UTC day of EPOCH, default now) and
+# the packets of the rows.
 bins() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "${2:-$(date +%s)}" <<'PY'
 import json, sys, datetime
-today = datetime.datetime.utcnow().date()
+today = datetime.datetime.fromtimestamp(int(sys.argv[2]), datetime.timezone.utc).date()
 days, pk = [], 0
 for line in open(sys.argv[1]):
     if line.strip():
@@ -80,11 +81,14 @@ pass "no bin 49 days back"
 for tn in false true; do
   conf "$WORK/t.conf" "$WORK/t-$tn.json" "nfacctd_time_new: $tn"
   start_daemon "$WORK/t.conf"
-  $TOOL send "$NF_PORT" v9 --records 10 --secs $((now - 10 * 86400))
+  # Days counted from the moment of sending (not from the check): a run across midnight UTC keeps
+  # the same expected bins.
+  sent_at=$(date +%s)
+  $TOOL send "$NF_PORT" v9 --records 10 --secs $((sent_at - 10 * 86400))
   expect_metric 10 flowacct_records "$NF"
   expect_eq "$(metric flowacct_ts_stale "$NF")" 0 "ten days back is not stale"
   stop_daemon TERM
-  read -r lo hi pk < <(bins "$WORK/t-$tn.json")
+  read -r lo hi pk < <(bins "$WORK/t-$tn.json" "$sent_at")
   expect_eq "$pk" 10 "nfacctd_time_new=$tn: every record written"
   if [ $tn = true ]; then expect_eq "$lo $hi" "0 0" "nfacctd_time_new=true: binned by arrival"
   else expect_eq "$lo $hi" "-10 -10" "nfacctd_time_new=false: binned by the exporter's time"; fi

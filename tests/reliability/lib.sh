@@ -5,13 +5,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 TOOL="python3 $(dirname "${BASH_SOURCE[0]}")/flowtool.py"
 MODS=$(make_moddir)
 
+# True once the daemon logged its metrics endpoint, or exited (start_daemon then fails at once).
+started_or_dead() { grep -q "metrics on" "$WORK/log" 2>/dev/null || ! kill -0 "$PID" 2>/dev/null; }
+
 # start_daemon CONF: starts flowacctd (log in $WORK/log), sets $PID and $MPORT (metrics port), and
 # $NF_PORT / $SF_PORT when a netflow / sflow input listens.
 start_daemon() {
   rm -f "$WORK/log"
   "$DAEMON" -f "$1" --module-path "$MODS" 2>>"$WORK/log.err" &
   PID=$!
-  for _ in $(seq 1 100); do grep -q "metrics on" "$WORK/log" 2>/dev/null && break; sleep 0.1; done
+  poll 60 started_or_dead || true
   MPORT=$(sed -n 's/.*metrics on .* (port \([0-9]*\)).*/\1/p' "$WORK/log" | tail -1)
   [ -n "$MPORT" ] || { cat "$WORK/log" "$WORK/log.err" >&2; fail "daemon started with a metrics endpoint"; }
   NF_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\) with .*/\1/p' "$WORK/log" | tail -1)
@@ -21,9 +24,10 @@ start_daemon() {
 # metric NAME [LABEL-FRAGMENT...]: the sum of the matching series (0 when none).
 metric() { $TOOL metric "$MPORT" "$@"; }
 
-# wait_metric EXPECTED NAME [LABEL-FRAGMENT...]: waits (bounded, 10 s) until the counter reaches EXPECTED.
+# wait_metric EXPECTED NAME [LABEL-FRAGMENT...]: waits (bounded, 60 s: a sanitized daemon on a loaded
+# machine is many times slower) until the counter reaches EXPECTED.
 wait_metric() {
-  local want=$1 got= end=$((SECONDS + 10))
+  local want=$1 got= end=$((SECONDS + 60))
   shift
   while :; do
     got=$(metric "$@")

@@ -20,7 +20,7 @@ CONF
 umask 000
 start_daemon "$WORK/m.conf"
 umask 022
-for _ in $(seq 1 50); do [ -S "$WORK/q.pipe" ] && break; sleep 0.1; done
+poll 60 test -S "$WORK/q.pipe" || true
 expect_eq "$(stat -c %a "$WORK/q.pipe")" 600 "query socket mode 0600"
 expect_eq "$(stat -c %a "$WORK/d.pid")" 600 "pid file 0600 under umask 000"
 expect_eq "$(stat -c %a "$WORK/log")" 600 "log file 0600 under umask 000"

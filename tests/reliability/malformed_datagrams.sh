@@ -59,11 +59,11 @@ $TOOL send "$SF_PORT" sflow --count 20 --records 5 --source-id 7 --pps 1000
 # SO_RXQ_OVFL reports drops with the next datagram read: the paced valid traffic brings them in.
 seen() { echo $(( $(metric flowacct_rx_datagrams "owner=\"$1\"" 'exporter=') + $(metric flowacct_sock_drops "owner=\"$1\"") )); }
 nf_at_least() { [ "$(seen nf/netflow)" -ge "$1" ]; }
-poll 10 nf_at_least 3032 || true
+poll 60 nf_at_least 3032 || true
 expect_eq "$(seen nf/netflow)" 3032 "netflow: every datagram received or counted as a socket drop"
 sf_seen() { echo $(( $(metric flowacct_rx_datagrams 'owner="sf/sflow"') - $(metric flowacct_rx_datagrams 'owner="sf/sflow"' agent=) + $(metric flowacct_sock_drops 'owner="sf/sflow"') )); }
 sf_at_least() { [ "$(sf_seen)" -ge "$1" ]; }
-poll 10 sf_at_least 3028 || true
+poll 60 sf_at_least 3028 || true
 expect_eq "$(sf_seen)" 3028 "sflow: every datagram received or counted as a socket drop"
 echo "socket drops: netflow $(metric flowacct_sock_drops 'owner="nf/netflow"'), sflow $(metric flowacct_sock_drops 'owner="sf/sflow"')"
 expect_metric 200 flowacct_records "$NF"

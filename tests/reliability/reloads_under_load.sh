@@ -39,7 +39,10 @@ expect_eq "$(metric flowacct_pretag_reloads)" "$RELOADS" "every SIGUSR2 is one r
 expect_eq "$(metric flowacct_pretag_reload_errors)" 0 "no reload failed"
 expect_eq "$fd1" "$fd0" "open files flat across reloads"
 expect_flat_rss "$rss0" "$rss1" 4096 "RSS flat across reloads"
-sleep 0.5
+# Records taken after the last reload carry the new map's tags: wait for a thousand of them.
+in_after=$(($(metric flowacct_records_in 'owner="pipeline/p"') + 1000))
+in_at_least() { [ "$(metric flowacct_records_in 'owner="pipeline/p"')" -ge "$1" ]; }
+poll 60 in_at_least $in_after || fail "records flow after the reloads"
 stop_daemon TERM
 accepted=$(awk '/^accepted/ {print $2}' "$WORK/report.txt")
 expect_eq "$(sum_col "$WORK/out.txt" PACKETS)" "$accepted" "no record lost across the reloads"

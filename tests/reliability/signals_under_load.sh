@@ -24,13 +24,16 @@ CONF
 # final COUNTER OWNER: the value the daemon logged for a counter as it stopped.
 final() { sed -n "s|.*counter \[$2\] $1 \([0-9]*\)$|\1|p" "$WORK/log" | tail -1; }
 load() { $TOOL send "$NF_PORT" v9 --count 100000 --records 20 --pps 500 & SENDER=$!; }
+out_at_least() { [ "$(metric flowacct_records_out)" -ge "$1" ]; }
+expect_records_out() { poll 120 out_at_least "$1" || fail "records flow ($(metric flowacct_records_out) of $1)"; }
 
 conf 3600
 for sig in TERM INT; do
   rm -f "$WORK"/a.txt "$WORK"/b.txt
   start_daemon "$WORK/f.conf"
   load
-  sleep 2
+  # Signalled mid-stream, once over 5000 records flowed (polled: not a fixed time).
+  expect_records_out 5001
   kill -$sig "$PID"
   rc=0; wait "$PID" || rc=$?
   kill $SENDER 2>/dev/null; wait $SENDER 2>/dev/null || true
@@ -48,7 +51,11 @@ conf 2
 rm -f "$WORK"/a.txt "$WORK"/b.txt
 start_daemon "$WORK/f.conf"
 load
-sleep 5
+# Killed once several refresh intervals passed with records flowing (at 10000 records/s, 80000
+# records take 8 s) and the output was written at least once.
+expect_records_out 80000
+written_once() { [ "$(sum_col "$WORK/a.txt" PACKETS 2>/dev/null || echo 0)" -gt 0 ]; }
+poll 60 written_once || fail "the output is written every refresh interval"
 before=$(metric flowacct_records_out)
 kill -KILL "$PID"
 wait "$PID" 2>/dev/null || true

@@ -111,6 +111,14 @@ wait $sf_gen || fail "sflow generator"
 # SO_RXQ_OVFL reports drops with the next datagram: one last marker datagram each brings them in.
 $TOOL send "$NF_PORT" v9 --records 1
 $TOOL send "$SF_PORT" sflow --records 1
+# Every datagram received or counted as a drop, then every record the inputs emitted taken by the
+# memory pipeline (polled, 60 s bound: not a pause of the counter, which a loaded machine can fake).
+nf_seen() { [ $(( $(metric flowacct_records 'owner="nf/netflow"') + $(metric flowacct_sock_drops 'owner="nf/netflow"') )) -ge $((nf_records + 1)) ]; }
+sf_seen() { [ $(( $(metric flowacct_records 'owner="sf/sflow"') + $(metric flowacct_sock_drops 'owner="sf/sflow"') )) -ge $((sf_samples + 1)) ]; }
+m_took_all() { [ $(( $(metric flowacct_records_in 'owner="pipeline/m"') + $(metric flowacct_queue_dropped 'owner="pipeline/m"') )) -ge "$(metric flowacct_records_out)" ]; }
+poll 60 nf_seen || true
+poll 60 sf_seen || true
+poll 60 m_took_all || true
 settle flowacct_records_in 'owner="pipeline/m"'
 nf_sent=$(sed -n 's/.*records=\([0-9]*\).*/\1/p' "$WORK/nf.totals")
 nf_packets=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$WORK/nf.totals")

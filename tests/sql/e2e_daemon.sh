@@ -29,6 +29,16 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }; done; exit 1; }
 pass() { echo "ok: $*"; }
+# poll SECONDS COMMAND...: COMMAND every 0.1 s until it succeeds (0) or SECONDS of wall time pass (1).
+poll() {
+  local end=$((SECONDS + $1))
+  shift
+  while :; do
+    "$@" && return 0
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 0.1
+  done
+}
 expect_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; pass "$3"; }
 skip() {
   if [ -n "${FLOWACCT_REQUIRE_SQL:-}" ]; then fail "$*"; fi
@@ -92,8 +102,8 @@ my_setup() {
 my_start() {
   mariadbd --no-defaults --datadir="$MYDATA" --port="$PORT" --socket="$MYDATA/sock" --pid-file="$MYDATA/pid" --user=root \
     --bind-address=127.0.0.1 --skip-grant-tables --innodb-buffer-pool-size=64M --log-error="$MYDATA/err.log" >/dev/null 2>&1 &
-  for _ in $(seq 1 150); do mysqladmin --no-defaults -h 127.0.0.1 -P "$PORT" -u root ping >/dev/null 2>&1 && return 0; sleep 0.1; done
-  fail "mariadbd did not start"
+  my_ping() { mysqladmin --no-defaults -h 127.0.0.1 -P "$PORT" -u root ping >/dev/null 2>&1; }
+  poll 120 my_ping || fail "mariadbd did not start"
 }
 my_stop() { mysqladmin --no-defaults -h 127.0.0.1 -P "$PORT" -u root shutdown; while [ -f "$MYDATA/pid" ]; do sleep 0.1; done; }
 my_query() { mysql --no-defaults -h 127.0.0.1 -P "$PORT" -u root -N -B flowacct -e "$1"; }
@@ -131,11 +141,16 @@ CONF
   conf midrun 0 20000
   "$DAEMON" -f "$WORK/$b-midrun.conf" --module-path "$MODS" 2>"$WORK/$b-midrun.log" &
   local pid=$!
-  sleep 2
+  # The outage starts once rows reach the table, and the daemon is stopped once it wrote to the
+  # server again (not after fixed times: a stop while it still backs off journals the rows, and the
+  # totals below would not be in the table).
+  has_rows() { [ "$(total | cut -d'|' -f1)" -gt 0 ]; }
+  poll 120 has_rows || fail "$b: rows written before the outage"
   "${x}_stop"
-  sleep 3
+  sleep 3 # the outage
   "${x}_start"
-  sleep 3
+  recovered() { grep -q "database available again" "$WORK/$b-midrun.log"; }
+  poll 120 recovered || fail "$b: the daemon writes again after the outage"
   kill -TERM $pid
   wait $pid || fail "$b: midrun daemon exited with $?"
   local n
