@@ -15,6 +15,9 @@ sfacctd_ip: 127.0.0.1
 sfacctd_port: 0
 sfacctd_pipe_size: 8388608
 plugins: print[p]
+! The pipeline's queue (and so its pool of batches) capped at 32 batches, 7.4 MB: RSS then measures
+! the per-exporter state, not how far a descheduled pipeline thread let the queue fill.
+plugin_pipe_size: 2097152
 aggregate: proto
 print_refresh_time: 3600
 print_output_file: $WORK/out.txt
