@@ -338,6 +338,9 @@ int main(int argc, char** argv) {
     // Stopping drains every queue and flushes every output, which an output that blocks (a FIFO
     // nobody reads, a hung file system) could make last forever. Meanwhile signals are still taken:
     // a second SIGTERM/SIGINT, or shutdown_timeout, quits without waiting, logging what is lost.
+    auto remove_pidfile = [&] {
+        if (std::string pid = setting("pidfile"); !pid.empty()) std::remove(pid.c_str());
+    };
     host.begin_stop();
     {
         const auto began = std::chrono::steady_clock::now();
@@ -357,7 +360,7 @@ int main(int argc, char** argv) {
                 Log::instance().write(FA_LOG_ERROR, "", "quitting on " + abandon +
                                                             " without waiting for the above: what they hold is lost");
                 host.log_counters();
-                if (std::string pid = setting("pidfile"); !pid.empty()) std::remove(pid.c_str());
+                remove_pidfile();
                 std::fflush(nullptr);
                 std::_Exit(1);
             }
@@ -370,7 +373,7 @@ int main(int argc, char** argv) {
         }
     }
     if (!host.finish_stop()) exit_code = 1;
-    if (std::string pid = setting("pidfile"); !pid.empty()) std::remove(pid.c_str());
+    remove_pidfile();
     log_info(exit_code == 0 ? "stopped" : "stopped with errors");
     return exit_code;
 }

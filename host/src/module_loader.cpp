@@ -171,24 +171,26 @@ std::vector<ModuleCatalog::Listing> ModuleCatalog::scan() {
     return listing_;
 }
 
+namespace {
+
+void add_keys(const ModuleLibrary& lib, std::set<std::string>& keys) {
+    const auto& d = lib.descriptor();
+    for (std::uint32_t i = 0; i < d.key_count; ++i)
+        if (d.keys[i].name) keys.insert(d.keys[i].name);
+}
+
+} // namespace
+
 std::vector<std::string> ModuleCatalog::all_keys() {
     std::set<std::string> keys;
-    for (const auto& l : scan()) {
-        if (!l.library) continue;
-        const auto& d = l.library->descriptor();
-        for (std::uint32_t i = 0; i < d.key_count; ++i)
-            if (d.keys[i].name) keys.insert(d.keys[i].name);
-    }
+    for (const auto& l : scan())
+        if (l.library) add_keys(*l.library, keys);
     return {keys.begin(), keys.end()};
 }
 
 std::vector<std::string> ModuleCatalog::loaded_keys() const {
     std::set<std::string> keys;
-    for (const auto& [file, lib] : cache_) {
-        const auto& d = lib->descriptor();
-        for (std::uint32_t i = 0; i < d.key_count; ++i)
-            if (d.keys[i].name) keys.insert(d.keys[i].name);
-    }
+    for (const auto& [file, lib] : cache_) add_keys(*lib, keys);
     return {keys.begin(), keys.end()};
 }
 
