@@ -44,17 +44,7 @@ wait_udp_port() {
   poll 60 udp_port_bound "$1" || fail "timed out waiting for UDP port $1"
 }
 
-# poll SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (0) or SECONDS of wall time
-# pass (1). Bounded by time, not by tries: a slow check (a sanitized daemon) gets the same time.
-poll() {
-  local end=$((SECONDS + $1))
-  shift
-  while :; do
-    "$@" && return 0
-    [ "$SECONDS" -lt "$end" ] || return 1
-    sleep 0.1
-  done
-}
+source "$(dirname "${BASH_SOURCE[0]}")/poll.sh"
 
 # logged_counter LOG OWNER NAME: the last value of a counter the daemon logged in LOG on SIGUSR1 or
 # at exit ("counter [OWNER] NAME N"; zero counters are not logged), 0 when none.

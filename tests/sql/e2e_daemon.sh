@@ -29,16 +29,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }; done; exit 1; }
 pass() { echo "ok: $*"; }
-# poll SECONDS COMMAND...: COMMAND every 0.1 s until it succeeds (0) or SECONDS of wall time pass (1).
-poll() {
-  local end=$((SECONDS + $1))
-  shift
-  while :; do
-    "$@" && return 0
-    [ "$SECONDS" -lt "$end" ] || return 1
-    sleep 0.1
-  done
-}
+source "$SRC/tests/e2e/poll.sh"
 expect_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; pass "$3"; }
 skip() {
   if [ -n "${FLOWACCT_REQUIRE_SQL:-}" ]; then fail "$*"; fi
