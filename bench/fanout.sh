@@ -4,7 +4,9 @@
 # the same generated records (testgen input, fixed keys), each pipeline a 5-primitive hash
 # aggregation printed to /dev/null at exit. Usage: fanout.sh BUILD_DIR [records] [keys] [runs]
 # SAVEFILE=capture.pcap reads that capture with the pcap input instead (records and keys unused):
-# the fan-out cost next to a real decoder.
+# the fan-out cost next to a real decoder. The pipelines are alike but for their outputs, so by
+# default they share one aggregation (share_aggregation); SHARE=false makes each aggregate apart,
+# which is what pipelines of different primitives cost.
 set -euo pipefail
 BUILD=${1:?build dir}
 RECORDS=${2:-20000000}
@@ -28,6 +30,7 @@ plugins: $plugins
 aggregate: ${AGGREGATE:-src_host, dst_host, src_port, dst_port, proto}
 print_output_file: /dev/null
 print_refresh_time: 3600
+share_aggregation: ${SHARE:-true}
 CONF
 }
 printf '%-10s %-12s %-12s %-12s %-10s\n' pipelines cpu_s_median cpu_s_min cpu_s_max vs_1

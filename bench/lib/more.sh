@@ -253,11 +253,15 @@ own() {
   } >>"$EXTRA"
 }
 if want fanout; then
-  own fanout "Fan-out (bench/fanout.sh: testgen input, $FANOUT_RECORDS records, 100 000 keys, 5-primitive hash aggregation per pipeline, CPU s of the daemon):" \
+  own fanout "Fan-out, shared aggregation (bench/fanout.sh: testgen input, $FANOUT_RECORDS records, 100 000 keys, pipelines alike but for their outputs, 5-primitive hash aggregation done once, CPU s of the daemon):" \
     bash "$SRC/bench/fanout.sh" "$BUILD" "$FANOUT_RECORDS" 100000 3
+  own fanout "Fan-out, each pipeline aggregating apart (the same with SHARE=false: share_aggregation: false, the cost of pipelines of different primitives):" \
+    env SHARE=false bash "$SRC/bench/fanout.sh" "$BUILD" "$FANOUT_RECORDS" 100000 3
   if [ -s "$WORK/wl/pcap.pcap" ]; then
-    own fanout "Fan-out behind a real decoder (bench/fanout.sh with SAVEFILE: the pcap workload's capture through the pcap input, 1/3/8 pipelines of 5 primitives):" \
+    own fanout "Fan-out behind a real decoder, shared aggregation (bench/fanout.sh with SAVEFILE: the pcap workload's capture through the pcap input, 1/3/8 pipelines of 5 primitives):" \
       env SAVEFILE="$WORK/wl/pcap.pcap" bash "$SRC/bench/fanout.sh" "$BUILD" 0 0 3
+    own fanout "Fan-out behind a real decoder, each pipeline aggregating apart (SHARE=false):" \
+      env SHARE=false SAVEFILE="$WORK/wl/pcap.pcap" bash "$SRC/bench/fanout.sh" "$BUILD" 0 0 3
   fi
 fi
 if want maps; then

@@ -48,6 +48,8 @@ const std::vector<fa_config_key>& host_keys() {
         {"metrics_listen", FA_KEY_STRING, nullptr, "ADDRESS:PORT of a Prometheus endpoint serving /metrics"},
         {"shutdown_timeout", FA_KEY_INT, "0",
          "Seconds to wait at stop for the outputs to flush; then quit, logging what is lost (0: no limit)"},
+        {"share_aggregation", FA_KEY_BOOL, "true",
+         "Pipelines that differ only in their output aggregate once and each write the rows (false: each its own)"},
         {"plugin_pipe_size", FA_KEY_INT, nullptr, "Bytes of queue per pipeline (about 64 bytes per record)"},
         {"plugin_buffer_size", FA_KEY_INT, nullptr, "Accepted for pmacct compatibility; batches are 1024 records"},
         {"plugin_pipe_zmq", FA_KEY_BOOL, "false", "Accepted for pmacct compatibility; queues are always in-process"},
@@ -368,12 +370,51 @@ std::uint64_t Host::maps_refresh_of(const std::string& pipeline) const {
     return secs;
 }
 
+std::string Host::aggregation_signature(const Declaration& d) {
+    if (const Setting* s = model_.find("share_aggregation", d.instance)) {
+        const std::string v = to_lower(s->value);
+        if (v == "false" || v == "no" || v == "0") return {};
+        if (v != "true" && v != "yes" && v != "1")
+            throw ConfigError(s->origin.where() + ": share_aggregation: expected true or false, got '" + s->value + "'");
+    }
+    // Only the hash aggregator's rows depend on nothing but the records and the keys compared here.
+    if (aggregator_for(d) != "hash") return {};
+    auto out = catalog_->load(d.module, FA_KIND_OUTPUT);
+    std::vector<std::shared_ptr<ModuleLibrary>> makers{catalog_->load("hash", FA_KIND_AGGREGATOR)};
+    std::string sig = "output=" + d.module + "\nrefresh=" + std::to_string(output_ops(*out).default_refresh_s) + "\nstages=";
+    for (const auto& stage : stages_for(d.instance)) {
+        makers.push_back(catalog_->load(stage, FA_KIND_CLASSIFIER));
+        sig += stage + ",";
+    }
+    sig += "\n";
+    // Every key the pipeline sees, but those only its output reads (file names, tables, servers).
+    for (const auto& [key, per] : model_.all()) {
+        const Setting* s = model_.find(key, d.instance);
+        if (!s) continue;
+        bool output_only = out->declares(key);
+        for (const auto& m : makers) output_only = output_only && !m->declares(key);
+        if (!output_only) sig += key + "=" + s->value + "\n";
+    }
+    return sig;
+}
+
+void Host::note_backpressure(bool on) {
+    if (on) {
+        inputs_waiting_.store(true);
+        return;
+    }
+    bool any = false;
+    for (const auto& in : inputs_) any = any || in->backpressure.load();
+    inputs_waiting_.store(any);
+}
+
 void Host::create_instances() {
     bool want_payload = false;
     for (const auto& d : plugin_decls_)
         if (model_.find("classifiers", d.instance)) want_payload = true;
     pool_ = std::make_unique<BatchPool>(want_payload ? kPayloadBytesPerRecord : 0);
 
+    std::vector<std::string> signatures;
     for (const auto& d : plugin_decls_) {
         auto p = std::make_unique<Pipeline>();
         p->name = d.instance;
@@ -395,8 +436,28 @@ void Host::create_instances() {
             p->output = make_ctx(d.instance, catalog_->load(d.module, FA_KIND_OUTPUT));
             p->output->create();
             ++datagram_pipelines_;
+            signatures.emplace_back();
             pipelines_.push_back(std::move(p));
             continue;
+        }
+        p->inputs_waiting = &inputs_waiting_;
+        signatures.push_back(aggregation_signature(d));
+        if (!signatures.back().empty()) {
+            auto same = std::find(signatures.begin(), signatures.end() - 1, signatures.back());
+            if (same != signatures.end() - 1) {
+                // A follower: its leader's stages and aggregator make its rows; it only writes them.
+                p->leader = pipelines_[static_cast<std::size_t>(same - signatures.begin())].get();
+                p->leader->followers.push_back(p.get());
+                p->rows = std::make_unique<RowQueue>(queue_batches_);
+                p->rows_dropped = counters_.slot(owner, "rows_dropped", "");
+                p->maps_refresh_s = maps_refresh_of(d.instance);
+                p->output = make_ctx(d.instance, catalog_->load(d.module, FA_KIND_OUTPUT));
+                p->output->create();
+                log_info("pipeline " + p->name + ": same stages and aggregation as pipeline " + p->leader->name +
+                         ", which aggregates for both (share_aggregation: false to aggregate apart)");
+                pipelines_.push_back(std::move(p));
+                continue;
+            }
         }
         for (const auto& stage : stages_for(d.instance)) {
             auto ctx = make_ctx(d.instance, catalog_->load(stage, FA_KIND_CLASSIFIER));
@@ -439,7 +500,9 @@ void Host::create_instances() {
             return self->host->submit_batch(*self->input, b);
         };
         a.set_backpressure = [](void* ctx, int on) {
-            static_cast<InstanceCtx*>(ctx)->input->backpressure.store(on != 0);
+            auto* self = static_cast<InstanceCtx*>(ctx);
+            self->input->backpressure.store(on != 0);
+            self->host->note_backpressure(on != 0);
         };
         a.datagrams_wanted = [](void* ctx) -> int {
             return static_cast<InstanceCtx*>(ctx)->host->datagrams_wanted() ? 1 : 0;
@@ -470,10 +533,11 @@ std::uint32_t Host::submit_batch(InputRunner& in, fa_batch* b) {
     std::uint32_t accepted = count;
     const bool wait = in.backpressure.load(std::memory_order_relaxed);
     for (auto& p : pipelines_) {
-        if (!p->aggregator) continue; // datagram-only
+        if (!p->aggregator) continue; // datagram-only, or a follower (its leader takes its records)
         bool ok = wait ? p->queue->push_wait(shared) : p->queue->try_push(shared);
         if (!ok) {
             __atomic_fetch_add(p->queue_dropped, count, __ATOMIC_RELAXED);
+            for (Pipeline* f : p->followers) __atomic_fetch_add(f->queue_dropped, count, __ATOMIC_RELAXED);
             accepted = 0;
             static RateLimit limit;
             std::uint64_t held = 0;
@@ -546,7 +610,72 @@ void Pipeline::run_datagrams() {
         __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
 }
 
+void Pipeline::hand_to_followers(const fa_row_batch& batch) {
+    if (followers.empty() || batch.count == 0) return;
+    auto chunk = std::make_shared<RowChunk>();
+    chunk->rows.assign(batch.rows, batch.rows + batch.count);
+    chunk->batch = batch;
+    chunk->batch.rows = chunk->rows.data();
+    SharedRows shared = std::move(chunk);
+    // As with batches, wait for room when the inputs wait (a savefile loses nothing) and at the last
+    // purge, but not for good: a follower that makes no room in kFollowerWait is stalled, and it
+    // drops (counted) until it takes rows again, holding back neither this pipeline nor the inputs.
+    constexpr auto kFollowerWait = std::chrono::seconds(5);
+    const bool wait = final_purge.load(std::memory_order_relaxed) || inputs_waiting->load(std::memory_order_relaxed);
+    for (Pipeline* f : followers) {
+        const bool ok = wait && !f->stalled
+                            ? f->rows->push_wait_until(shared, std::chrono::steady_clock::now() + kFollowerWait)
+                            : f->rows->try_push(shared);
+        f->stalled = !ok && (wait || f->stalled);
+        if (ok) continue;
+        __atomic_fetch_add(f->rows_dropped, batch.count, __ATOMIC_RELAXED);
+        static RateLimit limit;
+        std::uint64_t held = 0;
+        if (limit.allow(held))
+            Log::instance().write(FA_LOG_WARN, "pipeline/" + f->name,
+                                  "dropped " + std::to_string(batch.count) + " rows: queue full (" +
+                                      std::to_string(f->rows->capacity()) + " chunks)" +
+                                      (held ? ", " + std::to_string(held) + " similar lines suppressed" : ""));
+    }
+}
+
+void Pipeline::run_follower() {
+    constexpr std::size_t kMaxChunks = 64;
+    const auto& out_ops = *static_cast<const fa_output_ops*>(output->library->descriptor().ops);
+    std::vector<SharedRows> held;
+    held.reserve(kMaxChunks);
+    auto next_tick = std::chrono::steady_clock::now() + std::chrono::microseconds(kTickUs);
+    auto next_reload = std::chrono::steady_clock::now() + std::chrono::seconds(maps_refresh_s);
+    for (;;) {
+        held.clear();
+        rows->pop_many_until(held, kMaxChunks, next_tick);
+        for (const auto& chunk : held) {
+            if (out_ops.write(output->object, &chunk->batch) != FA_OK)
+                __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
+            else
+                __atomic_fetch_add(rows_out, chunk->batch.count, __ATOMIC_RELAXED);
+        }
+        held.clear(); // the chunks' memory goes back before a possibly long wait
+        auto now = std::chrono::steady_clock::now();
+        if (reload_requested.exchange(false) || (maps_refresh_s > 0 && now >= next_reload)) {
+            reload_stages();
+            next_reload = now + std::chrono::seconds(maps_refresh_s);
+        }
+        if (now >= next_tick) {
+            if (out_ops.tick) out_ops.tick(output->object, mono_us());
+            next_tick = now + std::chrono::microseconds(kTickUs);
+        }
+        if (rows->closed_and_empty()) break;
+    }
+    if (out_ops.flush && out_ops.flush(output->object) != FA_OK)
+        __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
+}
+
 void Pipeline::run() {
+    if (leader) {
+        run_follower();
+        return;
+    }
     if (!aggregator) {
         run_datagrams();
         return;
@@ -559,6 +688,8 @@ void Pipeline::run() {
     } sink_ctx{this, &out_ops};
     fa_row_sink sink{&sink_ctx, [](void* c, const fa_row_batch* rows) -> fa_status {
                          auto* s = static_cast<SinkCtx*>(c);
+                         // Followers first: this pipeline's own output blocking must not starve them.
+                         s->p->hand_to_followers(*rows);
                          fa_status st = s->ops->write(s->p->output->object, rows);
                          if (st != FA_OK) __atomic_fetch_add(s->p->write_errors, 1, __ATOMIC_RELAXED);
                          else __atomic_fetch_add(s->p->rows_out, rows->count, __ATOMIC_RELAXED);
@@ -572,6 +703,7 @@ void Pipeline::run() {
             const fa_record* records = b->batch.records;
             std::uint32_t count = b->batch.count;
             __atomic_fetch_add(records_in, count, __ATOMIC_RELAXED);
+            for (Pipeline* f : followers) __atomic_fetch_add(f->records_in, count, __ATOMIC_RELAXED);
             if (!stages.empty()) {
                 // Stages change records: they work on this pipeline's own copy of the batch.
                 std::memcpy(scratch.data(), records, count * sizeof(fa_record));
@@ -585,7 +717,11 @@ void Pipeline::run() {
                         if (kept != i) scratch[kept] = scratch[i];
                         ++kept;
                     }
-                if (kept != count) __atomic_fetch_add(records_dropped_by_stages, count - kept, __ATOMIC_RELAXED);
+                if (kept != count) {
+                    __atomic_fetch_add(records_dropped_by_stages, count - kept, __ATOMIC_RELAXED);
+                    for (Pipeline* f : followers)
+                        __atomic_fetch_add(f->records_dropped_by_stages, count - kept, __ATOMIC_RELAXED);
+                }
                 records = scratch.data();
                 count = kept;
             }
@@ -606,7 +742,9 @@ void Pipeline::run() {
         }
         if (queue->closed_and_empty()) break;
     }
+    final_purge.store(true);
     agg_ops.purge(aggregator->object, mono_us(), 1, &sink);
+    for (Pipeline* f : followers) f->rows->close();
     if (out_ops.flush && out_ops.flush(output->object) != FA_OK)
         __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
 }
@@ -698,6 +836,8 @@ std::vector<std::string> Host::still_stopping() const {
         std::string line = "pipeline " + p->name + " (output " + p->output_module + "): ";
         if (p->datagrams)
             line += std::to_string(p->datagrams->size()) + " datagrams queued";
+        else if (p->leader)
+            line += std::to_string(p->rows->size()) + " row chunks queued from pipeline " + p->leader->name;
         else
             line += std::to_string(p->queue->size()) + " batches queued, its aggregation cache not fully written";
         out.push_back(std::move(line));
@@ -736,6 +876,9 @@ void Host::log_counters() {
         if (p->datagrams)
             log_info("pipeline " + p->name + ": queue " + std::to_string(p->datagrams->size()) + "/" +
                      std::to_string(p->datagrams->capacity()) + " datagrams");
+        else if (p->leader)
+            log_info("pipeline " + p->name + ": rows from pipeline " + p->leader->name + ", queue " +
+                     std::to_string(p->rows->size()) + "/" + std::to_string(p->rows->capacity()) + " chunks");
         else
             log_info("pipeline " + p->name + ": queue " + std::to_string(p->queue->size()) + "/" +
                      std::to_string(p->queue->capacity()) + " batches");
@@ -754,6 +897,10 @@ std::string Host::stats_json() {
                ",\"queue_capacity\":" + std::to_string(p->queue->capacity()) +
                ",\"queue_dropped\":" + std::to_string(__atomic_load_n(p->queue_dropped, __ATOMIC_RELAXED)) +
                ",\"records_in\":" + std::to_string(__atomic_load_n(p->records_in, __ATOMIC_RELAXED));
+        if (p->leader)
+            out += ",\"aggregated_by\":\"" + json_escape(p->leader->name) + "\",\"row_chunks\":" +
+                   std::to_string(p->rows->size()) +
+                   ",\"rows_dropped\":" + std::to_string(__atomic_load_n(p->rows_dropped, __ATOMIC_RELAXED));
         if (p->datagrams)
             out += ",\"datagrams_in\":" + std::to_string(__atomic_load_n(p->datagrams_in, __ATOMIC_RELAXED)) +
                    ",\"datagrams_queue_dropped\":" +

@@ -108,6 +108,21 @@ public:
         if (wake) not_empty_.notify_one();
         return true;
     }
+    /// As push_wait, but gives up (false) at `deadline`.
+    bool push_wait_until(const T& b, std::chrono::steady_clock::time_point deadline) {
+        bool wake;
+        {
+            std::unique_lock<std::mutex> g(mu_);
+            if (items_.size() >= wait_limit_ &&
+                !not_full_.wait_until(g, deadline, [&] { return closed_ || items_.size() + wake_at_ <= wait_limit_; }))
+                return false;
+            if (closed_) return false;
+            items_.push_back(b);
+            wake = items_.size() == wake_at_;
+        }
+        if (wake) not_empty_.notify_one();
+        return true;
+    }
     /// Waits until an item arrives, the deadline passes, or the queue is closed and empty.
     bool pop_until(T& out, std::chrono::steady_clock::time_point deadline) {
         std::unique_lock<std::mutex> g(mu_);
@@ -178,6 +193,15 @@ private:
 using BatchQueue = BoundedQueue<SharedBatch>;
 using DatagramQueue = BoundedQueue<SharedDatagram>;
 
+/// Rows of one purge chunk, copied once by a pipeline that shares its aggregation and read by
+/// each pipeline that follows it.
+struct RowChunk {
+    std::vector<fa_row> rows;
+    fa_row_batch batch{};
+};
+using SharedRows = std::shared_ptr<const RowChunk>;
+using RowQueue = BoundedQueue<SharedRows>;
+
 /// One module instance and the host services handed to it.
 struct InstanceCtx {
     Host* host = nullptr;
@@ -212,8 +236,20 @@ struct Pipeline {
     std::uint64_t* records_dropped_by_stages = nullptr;
     std::uint64_t* datagrams_in = nullptr;
     std::uint64_t* datagrams_dropped = nullptr;
+    // Shared aggregation: pipelines whose records, stages and aggregation are the same (only the
+    // output differs) aggregate once. The leader (the first of them) runs the stages and the
+    // aggregator and hands a copy of every purged row chunk to its followers, which only write.
+    Pipeline* leader = nullptr;                       // set on a follower
+    std::vector<Pipeline*> followers;                 // set on a leader
+    std::unique_ptr<RowQueue> rows;                   // a follower's rows from its leader
+    std::uint64_t* rows_dropped = nullptr;            // a follower's rows lost to a full queue
+    std::atomic<bool> final_purge{false};             // the leader's last purge: followers get all
+    bool stalled = false;                             // a follower that left its leader waiting
+    const std::atomic<bool>* inputs_waiting = nullptr; // the host's: some input waits for room
     void run();
     void run_datagrams();
+    void run_follower();
+    void hand_to_followers(const fa_row_batch& rows);
     void reload_stages();
 };
 
@@ -278,6 +314,8 @@ public:
     std::uint32_t submit_batch(InputRunner& in, fa_batch* b);
     bool datagrams_wanted() const { return datagram_pipelines_ > 0; }
     void submit_datagram(InputRunner& in, const fa_datagram& d);
+    /// An input turned waiting for room on or off.
+    void note_backpressure(bool on);
 
 private:
     std::unique_ptr<InstanceCtx> make_ctx(const std::string& instance, std::shared_ptr<ModuleLibrary> lib);
@@ -289,6 +327,11 @@ private:
     /// The stage modules of a pipeline: implied by the keys it has (networks_file, pre_tag_map,
     /// classifiers, ...) in a fixed order, then the `stages` key's own list.
     std::vector<std::string> stages_for(const std::string& pipeline) const;
+    /// What decides a pipeline's rows apart from its output (stages, aggregator, the values of every
+    /// key but the output's own); empty when it must not share (share_aggregation: false, ...).
+    std::string aggregation_signature(const Declaration& d);
+    /// Makes each pipeline whose signature an earlier one has a follower of that one.
+    void share_aggregations(const std::vector<std::string>& signatures);
 
     ConfigModel model_;
     HostOptions options_;
@@ -303,6 +346,7 @@ private:
     std::size_t queue_datagrams_ = 16384;
     std::size_t datagram_pipelines_ = 0;
     std::uint64_t shutdown_timeout_s_ = 0;
+    std::atomic<bool> inputs_waiting_{false}; // an input is a waiting producer (a savefile)
     bool started_ = false;
     bool stopped_ = false;
     std::thread stopper_;

@@ -3,6 +3,8 @@
 # One pipeline stalls (a print output writing into a FIFO nobody reads) while records flow without
 # backpressure: the other pipeline keeps every record, the stalled one counts exactly what it lost
 # (records_in + queue_dropped = the input's records_out), and once unblocked it writes what it held.
+# Each aggregates on its own (share_aggregation: false), as pipelines of different primitives do;
+# a stalled follower of a shared aggregation is tested in e2e/shared_aggregation.sh.
 source "$(dirname "$0")/lib.sh"
 N=200000
 mkfifo "$WORK/stall.fifo"
@@ -17,6 +19,7 @@ testgen_rate: 20000
 testgen_backpressure: false
 testgen_stay: true
 plugins: print[ok], print[stall]
+share_aggregation: false
 aggregate: src_host, proto
 print_refresh_time: 1
 print_output_file_append: true
