@@ -157,3 +157,54 @@ TEST_CASE("bad print settings are refused with the key named") {
     test::Instance ib(print_module(), b);
     CHECK(ib.error.find("does not support yet") != std::string::npos);
 }
+
+TEST_CASE("addresses and MACs print as inet_ntop and pmacct print them") {
+    // Every zero-run shape of IPv6 (each group zero or not: 256 patterns, times the IPv4-compatible
+    // and -mapped forms), then random addresses, each against glibc's inet_ntop.
+    std::uint64_t seed = 0x9E3779B97F4A7C15ull;
+    auto next = [&] {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        return seed;
+    };
+    auto check = [](const std::uint8_t* a) {
+        char want[INET6_ADDRSTRLEN];
+        if (sdk::is_v4_mapped(a)) inet_ntop(AF_INET, a + 12, want, sizeof want);
+        else inet_ntop(AF_INET6, a, want, sizeof want);
+        CHECK(sdk::addr_to_string(a, true) == std::string(want));
+    };
+    for (unsigned pattern = 0; pattern < 256; ++pattern) {
+        for (int variant = 0; variant < 3; ++variant) {
+            std::uint8_t a[16] = {};
+            for (int g = 0; g < 8; ++g)
+                if (pattern & (1u << g)) {
+                    std::uint64_t r = next();
+                    a[2 * g] = static_cast<std::uint8_t>(variant == 2 ? 0 : r >> 8);
+                    a[2 * g + 1] = static_cast<std::uint8_t>(r | 1);
+                }
+            if (variant == 1) { // ::ffff:x:y and ::x:y shapes
+                std::memset(a, 0, 10);
+                a[10] = a[11] = (pattern & 1) ? 0xff : 0;
+            }
+            check(a);
+        }
+    }
+    for (int i = 0; i < 20000; ++i) {
+        std::uint8_t a[16];
+        for (int j = 0; j < 16; j += 8) {
+            std::uint64_t r = next();
+            std::memcpy(a + j, &r, 8);
+        }
+        check(a);
+        std::uint8_t m[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        std::memcpy(m + 12, a, 4);
+        if (i % 4 == 0) m[12 + i % 3] = 0; // octets of one and two digits too
+        check(m);
+    }
+    std::uint8_t zero[16] = {};
+    CHECK(sdk::addr_to_string(zero) == "0.0.0.0");
+    CHECK(sdk::addr_to_string(zero, true) == "::");
+    const std::uint8_t mac[6] = {0x00, 0x1b, 0xa0, 0xff, 0x0c, 0x7e};
+    CHECK(sdk::mac_to_string(mac) == "00:1b:a0:ff:0c:7e");
+}

@@ -94,16 +94,82 @@ inline bool is_zero_addr(const std::uint8_t* a) {
 
 /// IPv4-mapped addresses print as dotted quads; an all-zero address prints as 0.0.0.0 (pmacct's
 /// empty value) unless `v6` says the record is IPv6.
-inline std::string addr_to_string(const std::uint8_t* a, bool v6 = false) {
-    char buf[INET6_ADDRSTRLEN];
-    if (is_v4_mapped(a)) {
-        inet_ntop(AF_INET, a + 12, buf, sizeof buf);
-    } else if (is_zero_addr(a) && !v6) {
-        return "0.0.0.0";
-    } else {
-        inet_ntop(AF_INET6, a, buf, sizeof buf);
+namespace detail {
+// Dotted quad of 4 bytes at `a`, written at `p`; returns the end.
+inline char* put_v4(char* p, const std::uint8_t* a) {
+    for (int i = 0; i < 4; ++i) {
+        unsigned v = a[i];
+        if (v >= 100) {
+            *p++ = static_cast<char>('0' + v / 100);
+            v %= 100;
+            *p++ = static_cast<char>('0' + v / 10);
+        } else if (v >= 10) {
+            *p++ = static_cast<char>('0' + v / 10);
+        }
+        *p++ = static_cast<char>('0' + v % 10);
+        if (i < 3) *p++ = '.';
     }
-    return buf;
+    return p;
+}
+// IPv6 text as glibc's inet_ntop writes it (RFC 5952: the longest run of two or more zero groups,
+// the first of equal runs, becomes "::"; lower-case hex; "::a.b.c.d" and "::ffff:a.b.c.d" for
+// IPv4-compatible and -mapped addresses), at `p`; returns the end. pmacct prints with inet_ntop.
+inline char* put_v6(char* p, const std::uint8_t* a) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    unsigned w[8];
+    for (int i = 0; i < 8; ++i) w[i] = static_cast<unsigned>(a[2 * i]) << 8 | a[2 * i + 1];
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+        if (w[i] != 0) {
+            ++i;
+            continue;
+        }
+        int j = i;
+        while (j < 8 && w[j] == 0) ++j;
+        if (j - i > best_len) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j;
+    }
+    if (best_len < 2) best = -1;
+    for (int i = 0; i < 8; ++i) {
+        if (best >= 0 && i >= best && i < best + best_len) {
+            if (i == best) *p++ = ':';
+            continue;
+        }
+        if (i != 0) *p++ = ':';
+        if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)))
+            return put_v4(p, a + 12);
+        unsigned v = w[i];
+        bool started = false;
+        for (int shift = 12; shift >= 0; shift -= 4) {
+            unsigned d = (v >> shift) & 0xf;
+            if (d || started || shift == 0) {
+                *p++ = kHex[d];
+                started = true;
+            }
+        }
+    }
+    if (best >= 0 && best + best_len == 8) *p++ = ':';
+    return p;
+}
+} // namespace detail
+
+/// Writes the text of a 16-byte address at `buf` (46 bytes at least) and returns its length:
+/// IPv4 for a v4-mapped address (and 0.0.0.0 for an all-zero one unless `v6`), else IPv6.
+inline std::size_t format_addr(char* buf, const std::uint8_t* a, bool v6 = false) {
+    if (is_v4_mapped(a)) return static_cast<std::size_t>(detail::put_v4(buf, a + 12) - buf);
+    if (is_zero_addr(a) && !v6) {
+        std::memcpy(buf, "0.0.0.0", 7);
+        return 7;
+    }
+    return static_cast<std::size_t>(detail::put_v6(buf, a) - buf);
+}
+
+inline std::string addr_to_string(const std::uint8_t* a, bool v6 = false) {
+    char buf[48];
+    return std::string(buf, format_addr(buf, a, v6));
 }
 
 /// Parses IPv4 or IPv6 text into the 16-byte form. Returns false on bad input.
@@ -117,9 +183,14 @@ inline bool parse_addr(const std::string& text, std::uint8_t* out) {
 }
 
 inline std::string mac_to_string(const std::uint8_t* m) {
-    char buf[18];
-    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-    return buf;
+    static constexpr char kHex[] = "0123456789abcdef";
+    char buf[17];
+    for (int i = 0; i < 6; ++i) {
+        buf[3 * i] = kHex[m[i] >> 4];
+        buf[3 * i + 1] = kHex[m[i] & 0xf];
+        if (i < 5) buf[3 * i + 2] = ':';
+    }
+    return std::string(buf, 17);
 }
 
 inline bool parse_mac(const std::string& text, std::uint8_t* out) {
