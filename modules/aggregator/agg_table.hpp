@@ -6,6 +6,7 @@
 
 #include <cstdint>   // std::uint64_t
 #include <cstring>   // std::memcmp, std::memcpy
+#include <random>    // std::random_device
 #include <vector>    // std::vector
 
 namespace flowacct::aggregator {
@@ -19,19 +20,52 @@ struct Counters {
     std::uint8_t pad[3];
 };
 
-inline std::uint64_t hash_key(const std::uint8_t* key, std::uint32_t size) {
-    // Word-wise multiply-xorshift; keys are a multiple of 8 bytes.
-    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ size;
-    for (std::uint32_t i = 0; i < size; i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, key + i, 8);
-        h ^= w;
-        h *= 0xBF58476D1CE4E5B9ull;
-        h ^= h >> 29;
+/// Per-process random secrets of the key hash: keys come from traffic, and a hash an outsider can
+/// predict lets crafted addresses pile into one probe chain.
+struct HashSeed {
+    std::uint64_t s[4];
+    static const HashSeed& process() {
+        static const HashSeed seed = [] {
+            HashSeed h{};
+            std::random_device rd;
+            for (auto& v : h.s) v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+            return h;
+        }();
+        return seed;
     }
-    h *= 0x94D049BB133111EBull;
-    h ^= h >> 32;
-    return h;
+};
+
+// The 128-bit product of a and b, folded to 64 bits.
+inline std::uint64_t mul_fold(std::uint64_t a, std::uint64_t b) {
+    const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
+    return static_cast<std::uint64_t>(p) ^ static_cast<std::uint64_t>(p >> 64);
+}
+
+/// Hash of a key (a multiple of 8 bytes): each pair of words, mixed with secrets of its position,
+/// is multiplied on its own and the products summed, so the multiplies of a key overlap instead
+/// of forming one chain; a last multiply spreads the sum over every bit.
+inline std::uint64_t hash_key(const std::uint8_t* key, std::uint32_t size, const HashSeed& seed) {
+    constexpr std::uint64_t kStep1 = 0x9E3779B97F4A7C15ull, kStep2 = 0xD6E8FEB86659FD93ull;
+    std::uint64_t h = seed.s[0] ^ size;
+    std::uint64_t k1 = seed.s[1], k2 = seed.s[2];
+    std::uint32_t i = 0;
+    for (; i + 16 <= size; i += 16) {
+        std::uint64_t a, b;
+        std::memcpy(&a, key + i, 8);
+        std::memcpy(&b, key + i + 8, 8);
+        h += mul_fold(a ^ k1, b ^ k2);
+        k1 += kStep1;
+        k2 += kStep2;
+    }
+    if (i < size) {
+        std::uint64_t a;
+        std::memcpy(&a, key + i, 8);
+        h += mul_fold(a ^ k1, k2);
+    }
+    return mul_fold(h ^ seed.s[3], kStep1);
+}
+inline std::uint64_t hash_key(const std::uint8_t* key, std::uint32_t size) {
+    return hash_key(key, size, HashSeed::process());
 }
 
 // Keys are a multiple of 8 bytes: a word loop the compiler inlines beats a call to memcmp.
@@ -49,7 +83,7 @@ inline bool keys_equal(const std::uint8_t* a, const std::uint8_t* b, std::uint32
 class AggTable {
 public:
     explicit AggTable(std::uint32_t key_size, std::size_t initial_slots = 1 << 12)
-        : key_size_(key_size), entry_size_(key_size + sizeof(Counters)) {
+        : key_size_(key_size), entry_size_(key_size + sizeof(Counters)), seed_(HashSeed::process()) {
         std::size_t n = 16;
         while (n < initial_slots) n <<= 1;
         slots_.assign(n, 0);
@@ -57,7 +91,9 @@ public:
     }
 
     /// The counters of `key`, inserted zeroed when new.
-    Counters& find_or_insert(const std::uint8_t* key) { return find_or_insert(key, hash_key(key, key_size_)); }
+    Counters& find_or_insert(const std::uint8_t* key) { return find_or_insert(key, hash(key)); }
+    /// The hash find_or_insert(key, h) expects.
+    std::uint64_t hash(const std::uint8_t* key) const { return hash_key(key, key_size_, seed_); }
 
     /// A lookup touches a slot and an entry, rarely cached at 100K keys and more: callers working
     /// on a batch prefetch the slot early and the entry a few keys ahead, so the misses overlap.
@@ -71,7 +107,7 @@ public:
         __builtin_prefetch(e + entry_size_ - 1);
     }
 
-    /// As find_or_insert(key), with h = hash_key(key, key_size()).
+    /// As find_or_insert(key), with h = hash(key).
     Counters& find_or_insert(const std::uint8_t* key, std::uint64_t h) {
         const std::uint64_t tag = h & 0xFFFFFFFF00000000ull;
         std::size_t i = static_cast<std::size_t>(h) & mask_;
@@ -126,7 +162,7 @@ private:
         for (std::uint64_t s : old) {
             if (s == 0) continue;
             const std::uint8_t* e = entry(static_cast<std::uint32_t>(s) - 1);
-            std::size_t i = static_cast<std::size_t>(hash_key(e, key_size_)) & mask_;
+            std::size_t i = static_cast<std::size_t>(hash(e)) & mask_;
             while (slots_[i] != 0) i = (i + 1) & mask_;
             slots_[i] = s;
         }
@@ -134,6 +170,7 @@ private:
 
     std::uint32_t key_size_;
     std::uint32_t entry_size_;
+    HashSeed seed_;
     std::vector<std::uint64_t> slots_;
     std::size_t mask_ = 0;
     std::vector<std::uint8_t> arena_;

@@ -128,7 +128,7 @@ public:
                     std::uint8_t* key = keybuf_.data() + static_cast<std::size_t>(keys) * ks;
                     layout_.pack(r, key, side == 1);
                     if (bins) std::memcpy(key + layout_.bin_offset(), &bin, 8);
-                    hashes_[keys] = aggregator::hash_key(key, ks);
+                    hashes_[keys] = table_.hash(key);
                     table_.prefetch(hashes_[keys]);
                     owner_[keys] = base + i;
                     ++keys;

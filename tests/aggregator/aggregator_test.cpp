@@ -10,6 +10,7 @@
 
 #include <flowacct/sdk/primitives.hpp> // sdk::set_v4, sdk::parse_addr, sdk::format_primitive
 
+#include "agg_table.hpp"  // aggregator::hash_key, HashSeed
 #include "fake_host.hpp" // FakeHost, Instance, load_module
 
 using namespace flowacct;
@@ -330,4 +331,41 @@ TEST_CASE("bad history and refresh values are refused with the key named") {
     FakeHost c(Config{{"aggregate", "src_host"}, {"print_history", "30s"}});
     Instance ic(agg(), c);
     CHECK(ic.error.find("print_history") != std::string::npos);
+}
+
+TEST_CASE("the key hash spreads traffic-shaped keys and depends on the process's secret") {
+    using namespace flowacct::aggregator;
+    // 5-tuple keys as the aggregator packs them (v4-mapped source and destination, ports, proto):
+    // sequential addresses, and every pair also reversed (the other direction of the flow).
+    constexpr std::uint32_t kSize = 40;
+    const HashSeed& seed = HashSeed::process();
+    std::vector<std::uint8_t> slots(1 << 16);
+    std::size_t keys = 0, reversed_equal = 0;
+    for (std::uint32_t i = 0; i < 32768; ++i) {
+        std::uint8_t k[kSize] = {}, r[kSize] = {};
+        k[10] = k[11] = k[26] = k[27] = 0xff;
+        std::memcpy(k + 12, &i, 4);
+        k[28] = 10;
+        k[32] = 0x1f;
+        k[33] = 0x90;
+        k[36] = 6;
+        std::memcpy(r, k + 16, 16);
+        std::memcpy(r + 16, k, 16);
+        std::memcpy(r + 32, k + 32, 8);
+        const std::uint64_t hk = hash_key(k, kSize, seed), hr = hash_key(r, kSize, seed);
+        if (hk == hr && std::memcmp(k, r, kSize) != 0) ++reversed_equal;
+        slots[hk & 0xffff] = 1;
+        slots[hr & 0xffff] = 1;
+        keys += 2;
+    }
+    CHECK(reversed_equal == 0);
+    // 65 536 keys into 65 536 buckets: a random function fills 63 % of them (41 400).
+    std::size_t filled = 0;
+    for (auto s : slots) filled += s;
+    CHECK(keys == 65536);
+    CHECK(filled > 40000);
+    HashSeed other = seed;
+    other.s[0] ^= 1;
+    std::uint8_t k[kSize] = {1, 2, 3};
+    CHECK(hash_key(k, kSize, other) != hash_key(k, kSize, seed));
 }
