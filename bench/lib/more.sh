@@ -263,6 +263,14 @@ if want fanout; then
     own fanout "Fan-out behind a real decoder, each pipeline aggregating apart (SHARE=false):" \
       env SHARE=false SAVEFILE="$WORK/wl/pcap.pcap" bash "$SRC/bench/fanout.sh" "$BUILD" 0 0 3
   fi
+  handoff_runs() {
+    local f
+    for f in pcap:pcap nf5:netflow nf9:netflow sflow:sflow; do
+      if [ -s "$WORK/wl/${f%%:*}.pcap" ]; then bash "$SRC/bench/handoff.sh" "$BUILD" "$WORK/wl/${f%%:*}.pcap" "${f#*:}" 5; fi
+    done
+  }
+  own fanout "Hand-off between cores (bench/handoff.sh: each savefile replayed with replay_inline true, the default, and false, the path of live inputs; one 5-primitive pipeline; CPU s, median of 5 alternating runs):" \
+    handoff_runs
 fi
 if want maps; then
   own maps "Maps (flowacct-bench-maps: 1M IPv4 + 200K IPv6 generated prefixes, 1,000-rule pre_tag_map):" \

@@ -48,6 +48,8 @@ const std::vector<fa_config_key>& host_keys() {
         {"metrics_listen", FA_KEY_STRING, nullptr, "ADDRESS:PORT of a Prometheus endpoint serving /metrics"},
         {"shutdown_timeout", FA_KEY_INT, "0",
          "Seconds to wait at stop for the outputs to flush; then quit, logging what is lost (0: no limit)"},
+        {"replay_inline", FA_KEY_BOOL, "true",
+         "A savefile replay aggregates on the input's thread (less CPU; false: on pipeline threads, in parallel)"},
         {"share_aggregation", FA_KEY_BOOL, "true",
          "Pipelines that differ only in their output aggregate once and each write the rows (false: each its own)"},
         {"plugin_pipe_size", FA_KEY_INT, nullptr, "Bytes of queue per pipeline (about 64 bytes per record)"},
@@ -349,6 +351,12 @@ void Host::load() {
             throw ConfigError(s->origin.where() + ": shutdown_timeout: expected a number of seconds, got '" +
                               s->value + "'");
     }
+    if (const Setting* s = model_.find_global("replay_inline")) {
+        const std::string v = to_lower(s->value);
+        if (v == "false" || v == "no" || v == "0") inline_ingest_ = false;
+        else if (v != "true" && v != "yes" && v != "1")
+            throw ConfigError(s->origin.where() + ": replay_inline: expected true or false, got '" + s->value + "'");
+    }
     if (const Setting* s = model_.find_global("plugin_pipe_size")) {
         long long bytes = std::atoll(s->value.c_str());
         if (bytes <= 0) throw ConfigError(s->origin.where() + ": plugin_pipe_size: expected a positive number of bytes");
@@ -534,6 +542,12 @@ std::uint32_t Host::submit_batch(InputRunner& in, fa_batch* b) {
     const bool wait = in.backpressure.load(std::memory_order_relaxed);
     for (auto& p : pipelines_) {
         if (!p->aggregator) continue; // datagram-only, or a follower (its leader takes its records)
+        if (wait && inline_ingest_) {
+            // A waiting producer would only wait for the pipeline thread: it aggregates itself.
+            std::lock_guard<std::mutex> g(p->mu);
+            p->ingest_batch(shared->batch);
+            continue;
+        }
         bool ok = wait ? p->queue->push_wait(shared) : p->queue->try_push(shared);
         if (!ok) {
             __atomic_fetch_add(p->queue_dropped, count, __ATOMIC_RELAXED);
@@ -671,6 +685,52 @@ void Pipeline::run_follower() {
         __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
 }
 
+void Pipeline::prepare() {
+    if (!aggregator) return;
+    sink_ctx.p = this;
+    sink_ctx.ops = static_cast<const fa_output_ops*>(output->library->descriptor().ops);
+    sink = fa_row_sink{&sink_ctx, [](void* c, const fa_row_batch* rows) -> fa_status {
+                           auto* s = static_cast<SinkCtx*>(c);
+                           // Followers first: this pipeline's own output blocking must not starve them.
+                           s->p->hand_to_followers(*rows);
+                           fa_status st = s->ops->write(s->p->output->object, rows);
+                           if (st != FA_OK) __atomic_fetch_add(s->p->write_errors, 1, __ATOMIC_RELAXED);
+                           else __atomic_fetch_add(s->p->rows_out, rows->count, __ATOMIC_RELAXED);
+                           return st;
+                       }};
+}
+
+void Pipeline::ingest_batch(const fa_batch& b) {
+    const auto& agg_ops = *static_cast<const fa_aggregator_ops*>(aggregator->library->descriptor().ops);
+    const fa_record* records = b.records;
+    std::uint32_t count = b.count;
+    __atomic_fetch_add(records_in, count, __ATOMIC_RELAXED);
+    for (Pipeline* f : followers) __atomic_fetch_add(f->records_in, count, __ATOMIC_RELAXED);
+    if (!stages.empty()) {
+        // Stages change records: they work on this pipeline's own copy of the batch.
+        std::memcpy(scratch.data(), records, count * sizeof(fa_record));
+        for (auto& st : stages) {
+            const auto* ops = static_cast<const fa_classifier_ops*>(st->library->descriptor().ops);
+            ops->process(st->object, scratch.data(), count, b.payload);
+        }
+        std::uint32_t kept = 0;
+        for (std::uint32_t i = 0; i < count; ++i)
+            if (!(scratch[i].flags & FA_REC_DROP)) {
+                if (kept != i) scratch[kept] = scratch[i];
+                ++kept;
+            }
+        if (kept != count) {
+            __atomic_fetch_add(records_dropped_by_stages, count - kept, __ATOMIC_RELAXED);
+            for (Pipeline* f : followers)
+                __atomic_fetch_add(f->records_dropped_by_stages, count - kept, __ATOMIC_RELAXED);
+        }
+        records = scratch.data();
+        count = kept;
+    }
+    if (count > 0 && agg_ops.ingest(aggregator->object, records, count))
+        agg_ops.purge(aggregator->object, mono_us(), 1, &sink);
+}
+
 void Pipeline::run() {
     if (leader) {
         run_follower();
@@ -682,59 +742,23 @@ void Pipeline::run() {
     }
     const auto& agg_ops = *static_cast<const fa_aggregator_ops*>(aggregator->library->descriptor().ops);
     const auto& out_ops = *static_cast<const fa_output_ops*>(output->library->descriptor().ops);
-    struct SinkCtx {
-        Pipeline* p;
-        const fa_output_ops* ops;
-    } sink_ctx{this, &out_ops};
-    fa_row_sink sink{&sink_ctx, [](void* c, const fa_row_batch* rows) -> fa_status {
-                         auto* s = static_cast<SinkCtx*>(c);
-                         // Followers first: this pipeline's own output blocking must not starve them.
-                         s->p->hand_to_followers(*rows);
-                         fa_status st = s->ops->write(s->p->output->object, rows);
-                         if (st != FA_OK) __atomic_fetch_add(s->p->write_errors, 1, __ATOMIC_RELAXED);
-                         else __atomic_fetch_add(s->p->rows_out, rows->count, __ATOMIC_RELAXED);
-                         return st;
-                     }};
     auto next_tick = std::chrono::steady_clock::now() + std::chrono::microseconds(kTickUs);
     auto next_reload = std::chrono::steady_clock::now() + std::chrono::seconds(maps_refresh_s);
     for (;;) {
         SharedBatch b;
         if (queue->pop_until(b, next_tick)) {
-            const fa_record* records = b->batch.records;
-            std::uint32_t count = b->batch.count;
-            __atomic_fetch_add(records_in, count, __ATOMIC_RELAXED);
-            for (Pipeline* f : followers) __atomic_fetch_add(f->records_in, count, __ATOMIC_RELAXED);
-            if (!stages.empty()) {
-                // Stages change records: they work on this pipeline's own copy of the batch.
-                std::memcpy(scratch.data(), records, count * sizeof(fa_record));
-                for (auto& st : stages) {
-                    const auto* ops = static_cast<const fa_classifier_ops*>(st->library->descriptor().ops);
-                    ops->process(st->object, scratch.data(), count, b->batch.payload);
-                }
-                std::uint32_t kept = 0;
-                for (std::uint32_t i = 0; i < count; ++i)
-                    if (!(scratch[i].flags & FA_REC_DROP)) {
-                        if (kept != i) scratch[kept] = scratch[i];
-                        ++kept;
-                    }
-                if (kept != count) {
-                    __atomic_fetch_add(records_dropped_by_stages, count - kept, __ATOMIC_RELAXED);
-                    for (Pipeline* f : followers)
-                        __atomic_fetch_add(f->records_dropped_by_stages, count - kept, __ATOMIC_RELAXED);
-                }
-                records = scratch.data();
-                count = kept;
-            }
-            if (count > 0 && agg_ops.ingest(aggregator->object, records, count))
-                agg_ops.purge(aggregator->object, mono_us(), 1, &sink);
+            std::lock_guard<std::mutex> g(mu);
+            ingest_batch(b->batch);
             b.reset();
         }
         auto now = std::chrono::steady_clock::now();
         if (reload_requested.exchange(false) || (maps_refresh_s > 0 && now >= next_reload)) {
+            std::lock_guard<std::mutex> g(mu);
             reload_stages();
             next_reload = now + std::chrono::seconds(maps_refresh_s);
         }
         if (now >= next_tick) {
+            std::lock_guard<std::mutex> g(mu);
             std::uint64_t now_us = mono_us();
             agg_ops.purge(aggregator->object, now_us, 0, &sink);
             if (out_ops.tick) out_ops.tick(output->object, now_us);
@@ -742,6 +766,7 @@ void Pipeline::run() {
         }
         if (queue->closed_and_empty()) break;
     }
+    std::lock_guard<std::mutex> g(mu);
     final_purge.store(true);
     agg_ops.purge(aggregator->object, mono_us(), 1, &sink);
     for (Pipeline* f : followers) f->rows->close();
@@ -763,6 +788,7 @@ void Pipeline::reload_stages() {
 
 void Host::start() {
     started_ = true;
+    for (auto& p : pipelines_) p->prepare();
     for (auto& p : pipelines_) {
         Pipeline* raw = p.get();
         p->thread = std::thread([raw] {

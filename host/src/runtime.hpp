@@ -246,6 +246,19 @@ struct Pipeline {
     std::atomic<bool> final_purge{false};             // the leader's last purge: followers get all
     bool stalled = false;                             // a follower that left its leader waiting
     const std::atomic<bool>* inputs_waiting = nullptr; // the host's: some input waits for room
+    // A waiting producer (a savefile) ingests on its own thread, under `mu`, instead of queueing:
+    // the records are aggregated while still in its core's cache. The pipeline thread takes `mu`
+    // for its queue, purges and reloads.
+    std::mutex mu;
+    struct SinkCtx {
+        Pipeline* p = nullptr;
+        const fa_output_ops* ops = nullptr;
+    } sink_ctx;
+    fa_row_sink sink{};
+    /// Sets up the sink; before any thread starts.
+    void prepare();
+    /// Stages, aggregation and an early purge of one batch; with `mu` held.
+    void ingest_batch(const fa_batch& b);
     void run();
     void run_datagrams();
     void run_follower();
@@ -347,6 +360,7 @@ private:
     std::size_t datagram_pipelines_ = 0;
     std::uint64_t shutdown_timeout_s_ = 0;
     std::atomic<bool> inputs_waiting_{false}; // an input is a waiting producer (a savefile)
+    bool inline_ingest_ = true;               // waiting producers ingest on their own thread
     bool started_ = false;
     bool stopped_ = false;
     std::thread stopper_;

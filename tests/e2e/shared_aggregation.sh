@@ -4,6 +4,7 @@
 # every row, counters and stats are each pipeline's, and pipelines that differ in anything but
 # their output (primitives, stages, share_aggregation: false) aggregate apart. A stalled output of
 # a shared aggregation drops its rows (counted) and holds back neither its leader nor the stop.
+# replay_inline: false (records queued to pipeline threads) gives the same rows as the default.
 source "$(dirname "$0")/lib.sh"
 MODS=$(make_moddir)
 CLIENT=$BUILD/bin/flowacct
@@ -105,3 +106,17 @@ expect_eq "$rc" 0 "the daemon stops once the stalled output could write"
 kill $reader 2>/dev/null || true
 expect_eq "$(sum_col "$WORK/ok.txt" PACKETS)" $M "the leader's output holds every record"
 expect_contains "$WORK/log2" "[pipeline/stall] rows_dropped" "the stop logs the rows the follower dropped"
+
+# The same replay with the records queued to the pipeline threads (replay_inline: false, the path
+# of live inputs) gives the same rows; a bad value is refused at start.
+rm -f "$WORK"/[a-f].txt "$WORK/b.csv"
+sed -e 's/^testgen_stay: true$/replay_inline: false/' -e '/^plugins:/s/, memory\[m1\], memory\[m2\]//' \
+  -e '/^imt_path/d' "$WORK/s.conf" >"$WORK/q.conf"
+"$DAEMON" -f "$WORK/q.conf" --module-path "$MODS" 2>"$WORK/err3" || fail "queued replay: exit status"
+for f in a e f; do expect_eq "$(sum_col "$WORK/$f.txt" PACKETS)" $N "queued replay: print $f holds every record"; done
+expect_eq "$(awk -F, 'NR > 1 { s += $3 } END { print s }' "$WORK/b.csv")" $N "queued replay: shared print b holds every record"
+expect_eq "$(sum_col "$WORK/d.txt" PACKETS)" 20000 "queued replay: stages apply"
+echo "replay_inline: maybe" >>"$WORK/q.conf"
+rc=0; "$DAEMON" -f "$WORK/q.conf" --module-path "$MODS" 2>"$WORK/err4" || rc=$?
+[ "$rc" != 0 ] || fail "replay_inline: maybe is refused"
+expect_contains "$WORK/err4" "replay_inline: expected true or false" "a bad replay_inline value is named"
