@@ -590,25 +590,17 @@ void Host::submit_datagram(InputRunner& in, const fa_datagram& d) {
     }
 }
 
-void Pipeline::run_datagrams() {
-    constexpr std::size_t kMaxBurst = 256;
+template <class T, class Write>
+void Pipeline::write_until_closed(BoundedQueue<T>& queue, std::size_t max_burst, Write&& write) {
     const auto& out_ops = *static_cast<const fa_output_ops*>(output->library->descriptor().ops);
-    std::vector<SharedDatagram> held;
-    std::vector<const fa_datagram*> ptrs;
-    held.reserve(kMaxBurst);
-    ptrs.reserve(kMaxBurst);
+    std::vector<T> held;
+    held.reserve(max_burst);
     auto next_tick = std::chrono::steady_clock::now() + std::chrono::microseconds(kTickUs);
     auto next_reload = std::chrono::steady_clock::now() + std::chrono::seconds(maps_refresh_s);
     for (;;) {
         held.clear();
-        ptrs.clear();
-        const std::size_t n = datagrams->pop_many_until(held, kMaxBurst, next_tick);
-        if (n > 0) {
-            for (const auto& h : held) ptrs.push_back(&h->d);
-            __atomic_fetch_add(datagrams_in, n, __ATOMIC_RELAXED);
-            if (out_ops.datagrams(output->object, ptrs.data(), static_cast<std::uint32_t>(n)) != FA_OK)
-                __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
-        }
+        if (queue.pop_many_until(held, max_burst, next_tick) > 0) write(out_ops, held);
+        held.clear(); // what was written goes back before a possibly long wait
         auto now = std::chrono::steady_clock::now();
         if (reload_requested.exchange(false) || (maps_refresh_s > 0 && now >= next_reload)) {
             reload_stages();
@@ -618,10 +610,21 @@ void Pipeline::run_datagrams() {
             if (out_ops.tick) out_ops.tick(output->object, mono_us());
             next_tick = now + std::chrono::microseconds(kTickUs);
         }
-        if (datagrams->closed_and_empty()) break;
+        if (queue.closed_and_empty()) break;
     }
     if (out_ops.flush && out_ops.flush(output->object) != FA_OK)
         __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
+}
+
+void Pipeline::run_datagrams() {
+    std::vector<const fa_datagram*> ptrs;
+    write_until_closed(*datagrams, 256, [&](const fa_output_ops& out_ops, const std::vector<SharedDatagram>& held) {
+        ptrs.clear();
+        for (const auto& h : held) ptrs.push_back(&h->d);
+        __atomic_fetch_add(datagrams_in, held.size(), __ATOMIC_RELAXED);
+        if (out_ops.datagrams(output->object, ptrs.data(), static_cast<std::uint32_t>(ptrs.size())) != FA_OK)
+            __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
+    });
 }
 
 void Pipeline::hand_to_followers(const fa_row_batch& batch) {
@@ -654,35 +657,14 @@ void Pipeline::hand_to_followers(const fa_row_batch& batch) {
 }
 
 void Pipeline::run_follower() {
-    constexpr std::size_t kMaxChunks = 64;
-    const auto& out_ops = *static_cast<const fa_output_ops*>(output->library->descriptor().ops);
-    std::vector<SharedRows> held;
-    held.reserve(kMaxChunks);
-    auto next_tick = std::chrono::steady_clock::now() + std::chrono::microseconds(kTickUs);
-    auto next_reload = std::chrono::steady_clock::now() + std::chrono::seconds(maps_refresh_s);
-    for (;;) {
-        held.clear();
-        rows->pop_many_until(held, kMaxChunks, next_tick);
+    write_until_closed(*rows, 64, [&](const fa_output_ops& out_ops, const std::vector<SharedRows>& held) {
         for (const auto& chunk : held) {
             if (out_ops.write(output->object, &chunk->batch) != FA_OK)
                 __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
             else
                 __atomic_fetch_add(rows_out, chunk->batch.count, __ATOMIC_RELAXED);
         }
-        held.clear(); // the chunks' memory goes back before a possibly long wait
-        auto now = std::chrono::steady_clock::now();
-        if (reload_requested.exchange(false) || (maps_refresh_s > 0 && now >= next_reload)) {
-            reload_stages();
-            next_reload = now + std::chrono::seconds(maps_refresh_s);
-        }
-        if (now >= next_tick) {
-            if (out_ops.tick) out_ops.tick(output->object, mono_us());
-            next_tick = now + std::chrono::microseconds(kTickUs);
-        }
-        if (rows->closed_and_empty()) break;
-    }
-    if (out_ops.flush && out_ops.flush(output->object) != FA_OK)
-        __atomic_fetch_add(write_errors, 1, __ATOMIC_RELAXED);
+    });
 }
 
 void Pipeline::prepare() {

@@ -262,6 +262,11 @@ struct Pipeline {
     void run();
     void run_datagrams();
     void run_follower();
+    /// The loop of a pipeline that only writes: takes up to `max_burst` items at a time and calls
+    /// write(output ops, items), reloads and ticks between, then flushes once `queue` is closed
+    /// and drained.
+    template <class T, class Write>
+    void write_until_closed(BoundedQueue<T>& queue, std::size_t max_burst, Write&& write);
     void hand_to_followers(const fa_row_batch& rows);
     void reload_stages();
 };
