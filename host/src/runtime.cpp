@@ -94,6 +94,15 @@ const fa_output_ops& output_ops(const ModuleLibrary& lib) {
     return *static_cast<const fa_output_ops*>(lib.descriptor().ops);
 }
 
+// A boolean host key: its value, or `fallback` when unset. Throws ConfigError naming the line.
+bool flag(const Setting* s, const char* key, bool fallback) {
+    if (!s) return fallback;
+    bool on = fallback;
+    if (!sdk::parse_bool(s->value, on))
+        throw ConfigError(s->origin.where() + ": " + key + ": expected true or false, got '" + s->value + "'");
+    return on;
+}
+
 } // namespace
 
 bool is_pmacct_key(const std::string& key) {
@@ -351,12 +360,7 @@ void Host::load() {
             throw ConfigError(s->origin.where() + ": shutdown_timeout: expected a number of seconds, got '" +
                               s->value + "'");
     }
-    if (const Setting* s = model_.find_global("replay_inline")) {
-        const std::string v = to_lower(s->value);
-        if (v == "false" || v == "no" || v == "0") inline_ingest_ = false;
-        else if (v != "true" && v != "yes" && v != "1")
-            throw ConfigError(s->origin.where() + ": replay_inline: expected true or false, got '" + s->value + "'");
-    }
+    inline_ingest_ = flag(model_.find_global("replay_inline"), "replay_inline", true);
     if (const Setting* s = model_.find_global("plugin_pipe_size")) {
         long long bytes = std::atoll(s->value.c_str());
         if (bytes <= 0) throw ConfigError(s->origin.where() + ": plugin_pipe_size: expected a positive number of bytes");
@@ -379,12 +383,7 @@ std::uint64_t Host::maps_refresh_of(const std::string& pipeline) const {
 }
 
 std::string Host::aggregation_signature(const Declaration& d) {
-    if (const Setting* s = model_.find("share_aggregation", d.instance)) {
-        const std::string v = to_lower(s->value);
-        if (v == "false" || v == "no" || v == "0") return {};
-        if (v != "true" && v != "yes" && v != "1")
-            throw ConfigError(s->origin.where() + ": share_aggregation: expected true or false, got '" + s->value + "'");
-    }
+    if (!flag(model_.find("share_aggregation", d.instance), "share_aggregation", true)) return {};
     // Only the hash aggregator's rows depend on nothing but the records and the keys compared here.
     if (aggregator_for(d) != "hash") return {};
     auto out = catalog_->load(d.module, FA_KIND_OUTPUT);
@@ -638,7 +637,7 @@ void Pipeline::hand_to_followers(const fa_row_batch& batch) {
     // purge, but not for good: a follower that makes no room in kFollowerWait is stalled, and it
     // drops (counted) until it takes rows again, holding back neither this pipeline nor the inputs.
     constexpr auto kFollowerWait = std::chrono::seconds(5);
-    const bool wait = final_purge.load(std::memory_order_relaxed) || inputs_waiting->load(std::memory_order_relaxed);
+    const bool wait = final_purge || inputs_waiting->load(std::memory_order_relaxed);
     for (Pipeline* f : followers) {
         const bool ok = wait && !f->stalled
                             ? f->rows->push_wait_until(shared, std::chrono::steady_clock::now() + kFollowerWait)
@@ -749,7 +748,7 @@ void Pipeline::run() {
         if (queue->closed_and_empty()) break;
     }
     std::lock_guard<std::mutex> g(mu);
-    final_purge.store(true);
+    final_purge = true;
     agg_ops.purge(aggregator->object, mono_us(), 1, &sink);
     for (Pipeline* f : followers) f->rows->close();
     if (out_ops.flush && out_ops.flush(output->object) != FA_OK)

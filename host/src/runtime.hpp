@@ -243,7 +243,7 @@ struct Pipeline {
     std::vector<Pipeline*> followers;                 // set on a leader
     std::unique_ptr<RowQueue> rows;                   // a follower's rows from its leader
     std::uint64_t* rows_dropped = nullptr;            // a follower's rows lost to a full queue
-    std::atomic<bool> final_purge{false};             // the leader's last purge: followers get all
+    bool final_purge = false;                         // (under mu) the last purge: followers get all
     bool stalled = false;                             // a follower that left its leader waiting
     const std::atomic<bool>* inputs_waiting = nullptr; // the host's: some input waits for room
     // A waiting producer (a savefile) ingests on its own thread, under `mu`, instead of queueing:
@@ -348,8 +348,6 @@ private:
     /// What decides a pipeline's rows apart from its output (stages, aggregator, the values of every
     /// key but the output's own); empty when it must not share (share_aggregation: false, ...).
     std::string aggregation_signature(const Declaration& d);
-    /// Makes each pipeline whose signature an earlier one has a follower of that one.
-    void share_aggregations(const std::vector<std::string>& signatures);
 
     ConfigModel model_;
     HostOptions options_;

@@ -64,9 +64,6 @@ inline std::uint64_t hash_key(const std::uint8_t* key, std::uint32_t size, const
     }
     return mul_fold(h ^ seed.s[3], kStep1);
 }
-inline std::uint64_t hash_key(const std::uint8_t* key, std::uint32_t size) {
-    return hash_key(key, size, HashSeed::process());
-}
 
 // Keys are a multiple of 8 bytes: a word loop the compiler inlines beats a call to memcmp.
 inline bool keys_equal(const std::uint8_t* a, const std::uint8_t* b, std::uint32_t size) {

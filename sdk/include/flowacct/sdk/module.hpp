@@ -32,6 +32,16 @@ private:
 
 enum class Level { Debug = FA_LOG_DEBUG, Info = FA_LOG_INFO, Warn = FA_LOG_WARN, Error = FA_LOG_ERROR };
 
+/// Parses true/yes/1/on and false/no/0/off, any case. Returns false on anything else.
+inline bool parse_bool(std::string_view text, bool& out) {
+    std::string s(text);
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (s == "true" || s == "yes" || s == "1" || s == "on") out = true;
+    else if (s == "false" || s == "no" || s == "0" || s == "off") out = false;
+    else return false;
+    return true;
+}
+
 /// Parses "10", "10s", "5m", "1h", "1d", "1w", "1M" into seconds. Returns false on bad input.
 inline bool parse_duration_s(std::string_view text, std::uint64_t& out_s) {
     if (text.empty()) return false;
@@ -100,11 +110,9 @@ public:
     bool boolean(const char* key, bool fallback = false) const {
         const char* v = raw(key);
         if (!v) return fallback;
-        std::string s(v);
-        for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (s == "true" || s == "yes" || s == "1" || s == "on") return true;
-        if (s == "false" || s == "no" || s == "0" || s == "off") return false;
-        throw Error("expected true or false, got '" + std::string(v) + "'", key);
+        bool out = false;
+        if (!parse_bool(v, out)) throw Error("expected true or false, got '" + std::string(v) + "'", key);
+        return out;
     }
 
     std::uint64_t duration_s(const char* key, std::uint64_t fallback = 0) const {
