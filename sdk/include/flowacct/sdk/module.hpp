@@ -11,7 +11,12 @@
 #include <stdexcept>     // std::runtime_error
 #include <string>        // std::string
 #include <string_view>   // std::string_view
+#include <utility>       // std::index_sequence
 #include <vector>        // std::vector
+
+#if defined(__SSE2__)
+#include <emmintrin.h>   // _mm_storeu_si128, _mm_storel_epi64, _mm_setzero_si128
+#endif
 
 #include <flowacct/abi.h> // fa_host_api, fa_record, fa_batch, fa_row_batch
 #include <flowacct/sdk/primitives.hpp> // is_v4_mapped
@@ -212,6 +217,30 @@ private:
     Config config_;
 };
 
+namespace detail {
+#if defined(__SSE2__)
+// One 16-byte store per index, written out (a loop of them the compiler turns back into memset).
+template <std::size_t... I> inline void store_zero16(unsigned char* p, std::index_sequence<I...>) noexcept {
+    const __m128i zero = _mm_setzero_si128();
+    (_mm_storeu_si128(reinterpret_cast<__m128i*>(p + 16 * I), zero), ...);
+}
+#endif
+} // namespace detail
+
+/// Zeroes a record with plain vector stores. A 232-byte memset compiles to `rep stos`, whose
+/// start-up costs several times the stores themselves: a tenth of an sFlow replay's CPU went there.
+inline void zero_record(fa_record& r) noexcept {
+#if defined(__SSE2__)
+    static_assert(sizeof(fa_record) % 8 == 0, "records are whole 8-byte words");
+    auto* p = reinterpret_cast<unsigned char*>(&r);
+    detail::store_zero16(p, std::make_index_sequence<sizeof(fa_record) / 16>{});
+    if constexpr (sizeof(fa_record) % 16 != 0)
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(p + sizeof(fa_record) / 16 * 16), _mm_setzero_si128());
+#else
+    std::memset(&r, 0, sizeof r);
+#endif
+}
+
 /// Fills host batches record by record and submits them when full. Input thread only.
 class BatchWriter {
 public:
@@ -227,7 +256,7 @@ public:
             batch_ = host_->batch_acquire(host_->ctx);
         }
         fa_record& r = batch_->records[batch_->count++];
-        std::memset(&r, 0, sizeof r);
+        zero_record(r);
         return r;
     }
 
