@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Aggregator "hash": an open-addressing table of fixed-size keys with their counters.
 // Entries live in one flat arena (key bytes then counters), slots hold a hash tag and an index,
-// so a lookup touches one slot and one entry. Single-threaded (the pipeline thread).
+// so a lookup touches one slot and one entry. Both are on huge pages: at 100K keys and more a
+// lookup misses the caches anyway, and should not miss the TLB too. The arena grows in place
+// (address space reserved for the most entries a table may hold), so growing copies nothing.
+// Single-threaded (the pipeline thread).
 #pragma once
 
 #include <cstdint>   // std::uint64_t
 #include <cstring>   // std::memcmp, std::memcpy
 #include <random>    // std::random_device
 #include <vector>    // std::vector
+
+#include "huge_pages.hpp" // memory::GrowingArena, memory::HugeVector
 
 namespace flowacct::aggregator {
 
@@ -79,8 +84,11 @@ inline bool keys_equal(const std::uint8_t* a, const std::uint8_t* b, std::uint32
 
 class AggTable {
 public:
-    explicit AggTable(std::uint32_t key_size, std::size_t initial_slots = 1 << 12)
-        : key_size_(key_size), entry_size_(key_size + sizeof(Counters)), seed_(HashSeed::process()) {
+    /// `expected_entries`: about the most entries the table will hold (address space is reserved
+    /// for them; more still fit).
+    explicit AggTable(std::uint32_t key_size, std::size_t expected_entries = 1 << 16, std::size_t initial_slots = 1 << 12)
+        : key_size_(key_size), entry_size_(key_size + sizeof(Counters)), seed_(HashSeed::process()),
+          arena_(expected_entries * (key_size + sizeof(Counters))) {
         std::size_t n = 16;
         while (n < initial_slots) n <<= 1;
         slots_.assign(n, 0);
@@ -94,9 +102,9 @@ public:
 
     /// A lookup touches a slot and an entry, rarely cached at 100K keys and more: callers working
     /// on a batch prefetch the slot early and the entry a few keys ahead, so the misses overlap.
-    void prefetch(std::uint64_t h) const { __builtin_prefetch(&slots_[static_cast<std::size_t>(h) & mask_]); }
+    void prefetch(std::uint64_t h) const { __builtin_prefetch(&slots_[home(h)]); }
     void prefetch_entry(std::uint64_t h) const {
-        std::uint64_t s = slots_[static_cast<std::size_t>(h) & mask_];
+        std::uint64_t s = slots_[home(h)];
         if (s == 0) return;
         // Entries are not line-aligned: the counters may sit on the key's next cache line.
         const std::uint8_t* e = arena_.data() + (static_cast<std::uint32_t>(s) - 1) * static_cast<std::size_t>(entry_size_);
@@ -106,26 +114,25 @@ public:
 
     /// As find_or_insert(key), with h = hash(key).
     Counters& find_or_insert(const std::uint8_t* key, std::uint64_t h) {
-        const std::uint64_t tag = h & 0xFFFFFFFF00000000ull;
-        std::size_t i = static_cast<std::size_t>(h) & mask_;
+        const std::uint64_t tag = h & kTagMask;
+        std::size_t i = home(h);
         for (;;) {
             std::uint64_t s = slots_[i];
             if (s == 0) break;
-            if ((s & 0xFFFFFFFF00000000ull) == tag) {
+            if ((s & kTagMask) == tag) {
                 std::uint8_t* e = entry(static_cast<std::uint32_t>(s) - 1);
                 if (keys_equal(e, key, key_size_)) return *reinterpret_cast<Counters*>(e + key_size_);
             }
             i = (i + 1) & mask_;
         }
         std::uint32_t index = static_cast<std::uint32_t>(count_);
-        arena_.resize(arena_.size() + entry_size_);
-        std::uint8_t* e = entry(index);
+        std::uint8_t* e = arena_.append(entry_size_);
         std::memcpy(e, key, key_size_);
         std::memset(e + key_size_, 0, sizeof(Counters));
         slots_[i] = tag | (index + 1);
         ++count_;
         if (count_ * 10 > slots_.size() * 7) grow();
-        return *reinterpret_cast<Counters*>(entry(index) + key_size_);
+        return *reinterpret_cast<Counters*>(e + key_size_);
     }
 
     std::size_t size() const { return count_; }
@@ -139,7 +146,6 @@ public:
     const Counters& counters_at(std::size_t i) const {
         return *reinterpret_cast<const Counters*>(arena_.data() + i * entry_size_ + key_size_);
     }
-    std::size_t memory_bytes() const { return arena_.capacity() + slots_.capacity() * sizeof(std::uint64_t); }
 
     /// Forgets every entry but keeps the allocation for the next interval.
     void clear() {
@@ -149,17 +155,21 @@ public:
     }
 
 private:
+    // A slot is the hash's high 32 bits (the tag) and the entry's index + 1 (0: empty). The home
+    // slot comes from the same bits, so growing moves slots without reading their entries.
+    static constexpr std::uint64_t kTagMask = 0xFFFFFFFF00000000ull;
+    std::size_t home(std::uint64_t h) const { return static_cast<std::size_t>(h >> 32) & mask_; }
+
     std::uint8_t* entry(std::uint32_t index) { return arena_.data() + static_cast<std::size_t>(index) * entry_size_; }
 
     void grow() {
-        std::vector<std::uint64_t> old;
+        memory::HugeVector<std::uint64_t> old;
         old.swap(slots_);
         slots_.assign(old.size() * 2, 0);
         mask_ = slots_.size() - 1;
         for (std::uint64_t s : old) {
             if (s == 0) continue;
-            const std::uint8_t* e = entry(static_cast<std::uint32_t>(s) - 1);
-            std::size_t i = static_cast<std::size_t>(hash(e)) & mask_;
+            std::size_t i = home(s);
             while (slots_[i] != 0) i = (i + 1) & mask_;
             slots_[i] = s;
         }
@@ -168,9 +178,9 @@ private:
     std::uint32_t key_size_;
     std::uint32_t entry_size_;
     HashSeed seed_;
-    std::vector<std::uint64_t> slots_;
+    memory::HugeVector<std::uint64_t> slots_;
     std::size_t mask_ = 0;
-    std::vector<std::uint8_t> arena_;
+    memory::GrowingArena arena_;
     std::size_t count_ = 0;
 };
 

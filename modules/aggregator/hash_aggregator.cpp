@@ -3,6 +3,7 @@
 // when history is on) and hands the rows to the output every refresh interval.
 #include <algorithm>   // std::min
 #include <ctime>       // gmtime_r, timegm
+#include <memory>      // std::unique_ptr
 #include <string>      // std::string
 #include <vector>      // std::vector
 
@@ -62,10 +63,13 @@ public:
         : ctx_(ctx),
           history_s_(history(ctx)),
           layout_(ctx.config().list("aggregate"), history_s_ > 0),
-          table_(layout_.key_size()),
+          max_entries_(max_entries(ctx)),
+          table_(layout_.full().key_size, max_entries_),
+          table4_(layout_.has_compact() ? std::make_unique<AggTable>(layout_.compact().key_size, max_entries_) : nullptr),
           keybuf_(static_cast<std::size_t>(layout_.key_size()) * kChunk * 2),
           hashes_(kChunk * 2),
-          owner_(kChunk * 2) {
+          owner_(kChunk * 2),
+          compact_(kChunk * 2) {
         const auto& c = ctx.config();
         // pmacct's spellings belong to their plugins: print_* to print, sql_* to the SQL outputs.
         // Other outputs take either spelling for history; the memory table refreshes on its own
@@ -92,8 +96,6 @@ public:
                         : roundoff.find('w') != std::string::npos ? 'w'
                                                                   : roundoff.back();
         }
-        max_entries_ = static_cast<std::uint64_t>(c.integer("aggregate_max_entries"));
-        if (max_entries_ < 1024) throw sdk::Error("expected at least 1024", "aggregate_max_entries");
         time_new_ = c.boolean("nfacctd_time_new") || c.boolean("sfacctd_time_new");
         rows_.resize(kRowChunk);
         early_purges_ = ctx.counter("early_purges");
@@ -107,10 +109,11 @@ public:
         const bool bins = history_s_ > 0;
         const int sides = layout_.two_sided() ? 2 : 1;
         const bool flags = layout_.or_tcp_flags();
-        const std::uint32_t ks = layout_.key_size();
+        const std::uint32_t ks = layout_.key_size(); // the larger form: room for either
+        const bool compact_form = table4_ != nullptr;
         for (std::uint32_t base = 0; base < count; base += kChunk) {
             const std::uint32_t n = std::min(kChunk, count - base);
-            // Pass 1: pack and hash every key of the chunk, prefetching its slot.
+            // Pass 1: pack and hash every key of the chunk (into the table of its form), prefetching its slot.
             std::uint32_t keys = 0;
             for (std::uint32_t i = 0; i < n; ++i) {
                 const fa_record& r = records[base + i];
@@ -126,19 +129,24 @@ public:
                 }
                 for (int side = 0; side < sides; ++side) {
                     std::uint8_t* key = keybuf_.data() + static_cast<std::size_t>(keys) * ks;
-                    layout_.pack(r, key, side == 1);
-                    if (bins) std::memcpy(key + layout_.bin_offset(), &bin, 8);
-                    hashes_[keys] = table_.hash(key);
-                    table_.prefetch(hashes_[keys]);
+                    const bool compact = compact_form && layout_.fits_compact(r, side == 1);
+                    const aggregator::KeyForm& form = compact ? layout_.compact() : layout_.full();
+                    KeyLayout::pack(form, r, key, side == 1);
+                    if (bins) std::memcpy(key + form.bin_off, &bin, 8);
+                    AggTable& table = compact ? *table4_ : table_;
+                    hashes_[keys] = table.hash(key);
+                    table.prefetch(hashes_[keys]);
                     owner_[keys] = base + i;
+                    compact_[keys] = compact;
                     ++keys;
                 }
             }
-            // Pass 2: prefetch entries a few keys ahead, then update.
+            // Pass 2: prefetch entries a few keys ahead (the first ones before starting), then update.
+            for (std::uint32_t j = 0; j < std::min(kAhead, keys); ++j) table_of(j).prefetch_entry(hashes_[j]);
             for (std::uint32_t j = 0; j < keys; ++j) {
-                if (j + kAhead < keys) table_.prefetch_entry(hashes_[j + kAhead]);
+                if (j + kAhead < keys) table_of(j + kAhead).prefetch_entry(hashes_[j + kAhead]);
                 const fa_record& r = records[owner_[j]];
-                Counters& c = table_.find_or_insert(keybuf_.data() + static_cast<std::size_t>(j) * ks, hashes_[j]);
+                Counters& c = table_of(j).find_or_insert(keybuf_.data() + static_cast<std::size_t>(j) * ks, hashes_[j]);
                 c.packets += r.packets;
                 c.bytes += r.bytes;
                 c.flows += r.flows;
@@ -146,7 +154,7 @@ public:
                 if (flags) c.tcp_flags |= r.tcp_flags;
             }
         }
-        if (table_.size() >= max_entries_) {
+        if (size() >= max_entries_) {
             sdk::Context::add(early_purges_);
             return true;
         }
@@ -163,10 +171,10 @@ public:
         batch.rows = rows_.data();
         batch.history_s = static_cast<std::uint32_t>(history_s_);
         batch.primitives = layout_.primitives();
-        table_.for_each([&](const std::uint8_t* key, const Counters& c) {
+        const auto emit = [&](const aggregator::KeyForm& form, const std::uint8_t* key, const Counters& c) {
             fa_row& row = rows_[filled++];
             std::memset(&row, 0, sizeof row);
-            layout_.unpack(key, row.rec);
+            KeyLayout::unpack(form, key, row.rec);
             row.rec.packets = c.packets;
             row.rec.bytes = c.bytes;
             row.rec.flows = c.flows;
@@ -174,7 +182,7 @@ public:
             row.stamp_updated_us = static_cast<std::uint64_t>(c.updated_s) * kUs;
             if (history_s_ > 0) {
                 std::uint64_t bin;
-                std::memcpy(&bin, key + layout_.bin_offset(), 8);
+                std::memcpy(&bin, key + form.bin_off, 8);
                 row.stamp_inserted_us = bin * kUs;
             }
             if (filled == kRowChunk) {
@@ -182,7 +190,12 @@ public:
                 sink.write(sink.ctx, &batch);
                 filled = 0;
             }
-        });
+        };
+        if (table4_) {
+            table4_->for_each([&](const std::uint8_t* key, const Counters& c) { emit(layout_.compact(), key, c); });
+            table4_->clear();
+        }
+        table_.for_each([&](const std::uint8_t* key, const Counters& c) { emit(layout_.full(), key, c); });
         if (filled > 0) {
             batch.count = filled;
             sink.write(sink.ctx, &batch);
@@ -190,9 +203,17 @@ public:
         table_.clear();
     }
 
-    std::uint64_t size() const override { return table_.size(); }
+    std::uint64_t size() const override { return table_.size() + (table4_ ? table4_->size() : 0); }
 
 private:
+    AggTable& table_of(std::uint32_t key) { return compact_[key] ? *table4_ : table_; }
+
+    static std::uint64_t max_entries(const sdk::Context& ctx) {
+        const auto n = static_cast<std::uint64_t>(ctx.config().integer("aggregate_max_entries"));
+        if (n < 1024) throw sdk::Error("expected at least 1024", "aggregate_max_entries");
+        return n;
+    }
+
     static std::uint64_t history(const sdk::Context& ctx) {
         const auto& c = ctx.config();
         const std::string out = c.str("__output");
@@ -209,14 +230,16 @@ private:
     sdk::Context ctx_;
     std::uint64_t history_s_;
     KeyLayout layout_;
-    AggTable table_;
+    std::uint64_t max_entries_;
+    AggTable table_;                     // keys of the full form
+    std::unique_ptr<AggTable> table4_;   // keys of the compact form (IPv4 hosts), if there is one
     std::vector<std::uint8_t> keybuf_;   // packed keys of one chunk (two per record for sum_*)
     std::vector<std::uint64_t> hashes_;
     std::vector<std::uint32_t> owner_;   // the record each key came from
+    std::vector<std::uint8_t> compact_;  // whether each key is of the compact form
     std::vector<fa_row> rows_;
     std::uint64_t refresh_s_ = 60;
     std::uint64_t next_purge_us_ = 0;
-    std::uint64_t max_entries_ = 0;
     char roundoff_ = 0;
     bool time_new_ = false;
     std::uint64_t* early_purges_ = nullptr;

@@ -78,9 +78,51 @@ const char* const kPmacctOnly[] = {
     "timestamp_end", "timestamp_arrival", "timestamp_export", "export_proto_seqno", "export_proto_version",
     "export_proto_sysid", "none", "class_frame", "src_as_path"};
 
+bool is_host_address(const FieldSpec& f) { return f.address && !f.net; }
+
+// The key form of the `chosen` primitives; `compact`: host addresses as their 4 IPv4 bytes.
+KeyForm make_form(const std::set<fa_primitive>& chosen, bool compact, bool with_bin) {
+    KeyForm form;
+    std::uint32_t off = 0;
+    bool address = false, net = false;
+    // Widest fields first keeps them aligned.
+    for (std::uint16_t width : {16, 8, 6, 4, 2, 1}) {
+        for (const FieldSpec& f : kFields) {
+            if (!chosen.count(f.id)) continue;
+            const bool v4_part = compact && is_host_address(f);
+            const std::uint16_t len = v4_part ? 4 : f.len;
+            if (len != width) continue;
+            const std::uint16_t skip = v4_part ? 12 : 0;
+            const auto key_off = static_cast<std::uint16_t>(off);
+            form.side_a.push_back(PackOp{static_cast<std::uint16_t>(f.off + skip), key_off, len, f.mask, f.row_off, f.net, v4_part});
+            if (is_sum(f.id))
+                form.side_b.push_back(
+                    PackOp{static_cast<std::uint16_t>(f.off_b + skip), key_off, len, f.mask_b, f.row_off, f.net, v4_part});
+            address = address || f.address;
+            net = net || f.net;
+            off += len;
+        }
+    }
+    const std::uint32_t covered = off; // bytes the copies write
+    if (address) form.version_off = static_cast<int>(off++);
+    off = (off + 7) & ~7u;
+    std::uint32_t end = off;             // the key before its bin
+    if (end == 0 && !with_bin) end = 8;  // no primitive at all: one zero word
+    // The bytes no copy writes (the version byte's word, padding) lie in one word; a network
+    // writes only its prefix, so with one the whole key is zeroed first.
+    form.zero_all = net;
+    if (!net && covered < end) form.pad_word = static_cast<int>(covered & ~7u);
+    if (with_bin) {
+        form.bin_off = off;
+        off += 8;
+    }
+    form.key_size = off == 0 ? 8 : off;
+    return form;
+}
+
 } // namespace
 
-KeyLayout::KeyLayout(const std::vector<std::string>& names, bool with_bin) : with_bin_(with_bin) {
+KeyLayout::KeyLayout(const std::vector<std::string>& names, bool with_bin) {
     std::set<fa_primitive> chosen;
     bool sum = false;
     for (const auto& raw : names) {
@@ -112,30 +154,17 @@ KeyLayout::KeyLayout(const std::vector<std::string>& names, bool with_bin) : wit
     if (sum && chosen.size() > 1)
         throw sdk::Error("a sum_* primitive cannot be combined with other primitives (as in pmacct)", "aggregate");
 
-    std::uint32_t off = 0;
-    bool address = false;
-    // Widest fields first keeps them aligned.
-    for (std::uint16_t width : {16, 8, 6, 4, 2, 1}) {
-        for (const FieldSpec& f : kFields) {
-            if (f.len != width || !chosen.count(f.id)) continue;
-            primitives_ |= 1ull << f.id;
-            PackOp a{f.off, static_cast<std::uint16_t>(off), f.len, f.mask, f.row_off, f.net};
-            side_a_.push_back(a);
-            if (is_sum(f.id)) {
-                PackOp b{f.off_b, static_cast<std::uint16_t>(off), f.len, f.mask_b, f.row_off, f.net};
-                side_b_.push_back(b);
-            }
-            address = address || f.address;
-            off += f.len;
+    for (const FieldSpec& f : kFields) {
+        if (!chosen.count(f.id)) continue;
+        primitives_ |= 1ull << f.id;
+        if (is_host_address(f)) {
+            has_compact_ = true;
+            v4_checks_a_.push_back(f.off);
+            if (is_sum(f.id)) v4_checks_b_.push_back(f.off_b);
         }
     }
-    if (address) version_off_ = static_cast<int>(off++);
-    off = (off + 7) & ~7u;
-    if (with_bin_) {
-        bin_off_ = off;
-        off += 8;
-    }
-    key_size_ = off == 0 ? 8 : off;
+    full_ = make_form(chosen, false, with_bin);
+    if (has_compact_) compact_ = make_form(chosen, true, with_bin);
 }
 
 } // namespace flowacct::aggregator

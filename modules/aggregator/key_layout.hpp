@@ -13,7 +13,8 @@
 namespace flowacct::aggregator {
 
 /// One step of packing: copy `len` bytes at `rec_off` of the record to `key_off` of the key; for
-/// a network, mask the 16-byte address with the prefix length stored at `mask_off`.
+/// a network, mask the 16-byte address with the prefix length stored at `mask_off`; for a host
+/// address in a compact key, copy only its IPv4 part (the last 4 bytes of the mapped address).
 struct PackOp {
     std::uint16_t rec_off;
     std::uint16_t key_off;
@@ -21,27 +22,55 @@ struct PackOp {
     std::uint16_t mask_off;  // only for nets
     std::uint16_t row_off;   // where unpacking writes in the row's record
     bool is_net;
+    bool v4_part;            // compact keys: 4 bytes of a v4-mapped host address
 };
 
-/// The key of one pipeline: fixed size (a multiple of 8), only the chosen primitives.
+/// Where one key form puts the primitives: fixed size (a multiple of 8).
+struct KeyForm {
+    std::vector<PackOp> side_a, side_b;
+    std::uint32_t key_size = 0;
+    int version_off = -1;
+    std::uint32_t bin_off = 0;
+    // The word packing zeroes before the copies (the version byte and padding; -1: none), or
+    // every word first when a network (which writes only its prefix) is in the key.
+    int pad_word = -1;
+    bool zero_all = false;
+};
+
+/// The key of one pipeline: only the chosen primitives. Two forms when host addresses are among
+/// them: the full one (addresses as 16 bytes) and a compact one for records whose host addresses
+/// are all IPv4 (4 bytes each), which most traffic is: a smaller key hashes, compares and caches
+/// better. Both unpack to the same row.
 class KeyLayout {
 public:
     /// Parses an `aggregate` list. Throws sdk::Error with a clear message on an unknown primitive
     /// or an invalid combination (sum_* with anything else).
     explicit KeyLayout(const std::vector<std::string>& primitives, bool with_bin);
 
-    std::uint32_t key_size() const { return key_size_; }
+    const KeyForm& full() const { return full_; }
+    const KeyForm& compact() const { return compact_; }
+    /// Whether a compact form exists (a host address is among the primitives).
+    bool has_compact() const { return has_compact_; }
+    std::uint32_t key_size() const { return full_.key_size; }
     std::uint64_t primitives() const { return primitives_; }
     bool or_tcp_flags() const { return tcp_flags_; }
     /// sum_* aggregation: each record is packed twice (source side, destination side).
-    bool two_sided() const { return !side_b_.empty(); }
-    bool with_bin() const { return with_bin_; }
-    std::uint32_t bin_offset() const { return bin_off_; }
+    bool two_sided() const { return !full_.side_b.empty(); }
 
-    /// Packs side A (or B for the destination half of sum_*) of `r` into `key` (key_size bytes).
-    void pack(const fa_record& r, std::uint8_t* key, bool side_b = false) const {
-        std::memset(key, 0, key_size_);
-        const auto& ops = side_b ? side_b_ : side_a_;
+    /// Whether side A (or B) of `r` packs into the compact form: its host addresses are v4-mapped.
+    bool fits_compact(const fa_record& r, bool side_b = false) const {
+        const auto* rb = reinterpret_cast<const std::uint8_t*>(&r);
+        for (std::uint16_t off : side_b ? v4_checks_b_ : v4_checks_a_)
+            if (!is_v4_mapped(rb + off)) return false;
+        return true;
+    }
+
+    /// Packs side A (or B for the destination half of sum_*) of `r` into `key` (form.key_size
+    /// bytes). The compact form only for records fits_compact() accepts.
+    static void pack(const KeyForm& form, const fa_record& r, std::uint8_t* key, bool side_b = false) {
+        if (form.zero_all) std::memset(key, 0, form.key_size);
+        else if (form.pad_word >= 0) std::memset(key + form.pad_word, 0, 8);
+        const auto& ops = side_b ? form.side_b : form.side_a;
         const auto* rb = reinterpret_cast<const std::uint8_t*>(&r);
         for (const PackOp& op : ops) {
             if (op.is_net) {
@@ -51,14 +80,22 @@ public:
                 copy_small(key + op.key_off, rb + op.rec_off, op.len);
             }
         }
-        if (version_off_ >= 0) key[version_off_] = r.ip_version;
+        if (form.version_off >= 0) key[form.version_off] = r.ip_version;
     }
 
     /// Writes the key's primitives back into a row record.
-    void unpack(const std::uint8_t* key, fa_record& r) const {
+    static void unpack(const KeyForm& form, const std::uint8_t* key, fa_record& r) {
+        static const std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         auto* rb = reinterpret_cast<std::uint8_t*>(&r);
-        for (const PackOp& op : side_a_) std::memcpy(rb + op.row_off, key + op.key_off, op.len);
-        if (version_off_ >= 0) r.ip_version = key[version_off_];
+        for (const PackOp& op : form.side_a) {
+            if (op.v4_part) {
+                std::memcpy(rb + op.row_off, mapped, 12);
+                std::memcpy(rb + op.row_off + 12, key + op.key_off, 4);
+            } else {
+                std::memcpy(rb + op.row_off, key + op.key_off, op.len);
+            }
+        }
+        if (form.version_off >= 0) r.ip_version = key[form.version_off];
     }
 
 private:
@@ -90,12 +127,10 @@ private:
         }
     }
 
-    std::vector<PackOp> side_a_, side_b_;
-    std::uint32_t key_size_ = 0;
+    KeyForm full_, compact_;
+    bool has_compact_ = false;
+    std::vector<std::uint16_t> v4_checks_a_, v4_checks_b_; // record offsets of host addresses
     std::uint64_t primitives_ = 0;
-    int version_off_ = -1;
-    std::uint32_t bin_off_ = 0;
-    bool with_bin_ = false;
     bool tcp_flags_ = false;
 };
 

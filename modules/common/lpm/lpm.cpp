@@ -2,47 +2,17 @@
 // Longest-prefix-match tables: construction and batch lookup.
 #include "lpm.hpp"
 
-#include <sys/mman.h> // mmap, munmap, madvise
-
 #include <algorithm>  // std::fill_n, std::min, std::stable_sort
-#include <new>        // std::align_val_t, std::bad_alloc
 #include <stdexcept>  // std::length_error
 
 namespace flowacct::lpm {
 
 namespace {
 
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
-
 std::uint32_t mask4(std::uint8_t len) { return len == 0 ? 0 : ~0u << (32 - len); }
 u128 mask6(std::uint8_t len) { return len == 0 ? 0 : ~u128{0} << (128 - len); }
 
 } // namespace
-
-void* huge_allocate(std::size_t bytes, std::size_t align) {
-    if (bytes < kHugePage) return ::operator new(bytes, std::align_val_t(align));
-    const std::size_t rounded = (bytes + kHugePage - 1) & ~(kHugePage - 1);
-    // Map a huge page more than needed and trim, so the block starts on a 2 MB boundary.
-    void* raw = mmap(nullptr, rounded + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) throw std::bad_alloc();
-    auto start = reinterpret_cast<std::uintptr_t>(raw);
-    auto aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
-    if (aligned > start) munmap(raw, aligned - start);
-    std::size_t tail = start + rounded + kHugePage - (aligned + rounded);
-    if (tail) munmap(reinterpret_cast<void*>(aligned + rounded), tail);
-    // A hint: where the kernel gives no huge pages the table works the same, with TLB misses.
-    madvise(reinterpret_cast<void*>(aligned), rounded, MADV_HUGEPAGE);
-    return reinterpret_cast<void*>(aligned);
-}
-
-void huge_deallocate(void* p, std::size_t bytes, std::size_t align) noexcept {
-    if (!p) return;
-    if (bytes < kHugePage) {
-        ::operator delete(p, std::align_val_t(align));
-        return;
-    }
-    munmap(p, (bytes + kHugePage - 1) & ~(kHugePage - 1));
-}
 
 // ---- IPv4 ---------------------------------------------------------------
 

@@ -18,27 +18,14 @@
 #include <cstring>  // std::memcpy
 #include <vector>   // std::vector
 
+#include "huge_pages.hpp" // memory::HugeVector
+
 namespace flowacct::lpm {
 
 using u128 = unsigned __int128;
 
-/// Memory for the tables' big arrays: from 2 MB up, on 2 MB boundaries with transparent huge
-/// pages asked for (madvise); smaller blocks from operator new, aligned to `align`. Throws
-/// std::bad_alloc.
-void* huge_allocate(std::size_t bytes, std::size_t align);
-/// Frees what huge_allocate(`bytes`, `align`) returned.
-void huge_deallocate(void* p, std::size_t bytes, std::size_t align) noexcept;
-
-template <class T> struct HugeAllocator {
-    using value_type = T;
-    HugeAllocator() = default;
-    template <class U> HugeAllocator(const HugeAllocator<U>&) noexcept {}
-    T* allocate(std::size_t n) { return static_cast<T*>(huge_allocate(n * sizeof(T), alignof(T))); }
-    void deallocate(T* p, std::size_t n) noexcept { huge_deallocate(p, n * sizeof(T), alignof(T)); }
-    template <class U> bool operator==(const HugeAllocator<U>&) const noexcept { return true; }
-};
-
-template <class T> using HugeVector = std::vector<T, HugeAllocator<T>>;
+/// The tables' big arrays: on transparent huge pages from 2 MB up.
+using memory::HugeVector;
 
 /// An IPv4 prefix: `addr` in host byte order (bits past `len` are ignored), `len` 0..32,
 /// `value` 1..2^31-1 (what lookup() returns for addresses it covers).
