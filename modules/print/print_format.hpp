@@ -92,20 +92,24 @@ public:
         bool first = true;
         for (const auto& p : sdk::kPrimitives) {
             if (!sdk::has_primitive(rows.primitives, p.id)) continue;
-            std::string v = sdk::format_primitive(r, p.id, names, options_);
             if (format_ == Format::Csv) {
                 if (!first) out += sep_;
-                out += v;
+                sdk::append_primitive(out, r, p.id, names, options_);
             } else {
-                pad(out, v, width(p), gap(p));
+                pad(out, sdk::format_primitive(r, p.id, names, options_), width(p), gap(p));
             }
             first = false;
         }
         if (format_ == Format::Csv) {
-            out += first ? "" : sep_;
-            out += std::to_string(r.packets);
-            if (flows) out += sep_ + std::to_string(r.flows);
-            out += sep_ + std::to_string(r.bytes) + "\n";
+            if (!first) out += sep_;
+            sdk::append_number(out, r.packets);
+            if (flows) {
+                out += sep_;
+                sdk::append_number(out, r.flows);
+            }
+            out += sep_;
+            sdk::append_number(out, r.bytes);
+            out += '\n';
         } else {
             pad(out, std::to_string(r.packets), 20, 2);
             if (flows) pad(out, std::to_string(r.flows), 20, 2);

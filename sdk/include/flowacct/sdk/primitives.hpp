@@ -5,6 +5,7 @@
 #pragma once
 
 #include <arpa/inet.h>   // inet_ntop, inet_pton
+#include <charconv>      // std::to_chars
 #include <cstdint>       // std::uint8_t
 #include <cstdio>        // std::snprintf
 #include <cstring>       // std::memcpy, std::memcmp
@@ -182,14 +183,19 @@ inline bool parse_addr(const std::string& text, std::uint8_t* out) {
     return inet_pton(AF_INET6, text.c_str(), out) == 1;
 }
 
-inline std::string mac_to_string(const std::uint8_t* m) {
+/// Writes the 17 characters of a MAC address (aa:bb:cc:dd:ee:ff) at `buf`.
+inline void format_mac(char* buf, const std::uint8_t* m) {
     static constexpr char kHex[] = "0123456789abcdef";
-    char buf[17];
     for (int i = 0; i < 6; ++i) {
         buf[3 * i] = kHex[m[i] >> 4];
         buf[3 * i + 1] = kHex[m[i] & 0xf];
         if (i < 5) buf[3 * i + 2] = ':';
     }
+}
+
+inline std::string mac_to_string(const std::uint8_t* m) {
+    char buf[17];
+    format_mac(buf, m);
     return std::string(buf, 17);
 }
 
@@ -247,59 +253,88 @@ struct FormatOptions {
     bool numeric_proto = false; // -u
 };
 
-/// The printed value of primitive `id` in `r` (a row's record). `names` resolves interned ids.
+/// Appends the decimal digits of `v`.
+template <class T> void append_number(std::string& out, T v) {
+    char buf[24];
+    out.append(buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf));
+}
+
+namespace detail {
+inline void append_addr(std::string& out, const std::uint8_t* a, bool v6) {
+    char buf[48];
+    out.append(buf, format_addr(buf, a, v6));
+}
+inline void append_mac(std::string& out, const std::uint8_t* m) {
+    char buf[17];
+    format_mac(buf, m);
+    out.append(buf, 17);
+}
+} // namespace detail
+
+/// Appends the printed value of primitive `id` in `r` (a row's record) to `out`, with no string
+/// in between (outputs print one per column per row). `names` resolves interned ids.
 template <class NameOf>
-std::string format_primitive(const fa_record& r, fa_primitive id, NameOf&& names, const FormatOptions& o = {}) {
+void append_primitive(std::string& out, const fa_record& r, fa_primitive id, NameOf&& names, const FormatOptions& o = {}) {
     const bool v6 = r.ip_version == 6;
     switch (id) {
     case FA_P_SRC_MAC:
-    case FA_P_SUM_MAC: return mac_to_string(r.src_mac);
-    case FA_P_DST_MAC: return mac_to_string(r.dst_mac);
-    case FA_P_VLAN: return std::to_string(r.vlan);
+    case FA_P_SUM_MAC: return detail::append_mac(out, r.src_mac);
+    case FA_P_DST_MAC: return detail::append_mac(out, r.dst_mac);
+    case FA_P_VLAN: return append_number(out, r.vlan);
     case FA_P_ETYPE: {
         char b[8];
-        std::snprintf(b, sizeof b, "%x", r.ether_type);
-        return b;
+        out.append(b, static_cast<std::size_t>(std::to_chars(b, b + sizeof b, r.ether_type, 16).ptr - b));
+        return;
     }
     case FA_P_SRC_HOST:
-    case FA_P_SUM_HOST: return addr_to_string(r.src_ip, v6);
-    case FA_P_DST_HOST: return addr_to_string(r.dst_ip, v6);
+    case FA_P_SUM_HOST: return detail::append_addr(out, r.src_ip, v6);
+    case FA_P_DST_HOST: return detail::append_addr(out, r.dst_ip, v6);
     case FA_P_SRC_NET:
-    case FA_P_SUM_NET: return addr_to_string(r.src_net, v6);
-    case FA_P_DST_NET: return addr_to_string(r.dst_net, v6);
-    case FA_P_SRC_MASK: return std::to_string(r.src_mask);
-    case FA_P_DST_MASK: return std::to_string(r.dst_mask);
+    case FA_P_SUM_NET: return detail::append_addr(out, r.src_net, v6);
+    case FA_P_DST_NET: return detail::append_addr(out, r.dst_net, v6);
+    case FA_P_SRC_MASK: return append_number(out, r.src_mask);
+    case FA_P_DST_MASK: return append_number(out, r.dst_mask);
     case FA_P_SRC_AS:
-    case FA_P_SUM_AS: return std::to_string(r.src_as);
-    case FA_P_DST_AS: return std::to_string(r.dst_as);
-    case FA_P_PEER_SRC_AS: return std::to_string(r.peer_src_as);
-    case FA_P_PEER_DST_AS: return std::to_string(r.peer_dst_as);
+    case FA_P_SUM_AS: return append_number(out, r.src_as);
+    case FA_P_DST_AS: return append_number(out, r.dst_as);
+    case FA_P_PEER_SRC_AS: return append_number(out, r.peer_src_as);
+    case FA_P_PEER_DST_AS: return append_number(out, r.peer_dst_as);
     case FA_P_SRC_PORT:
-    case FA_P_SUM_PORT: return std::to_string(r.src_port);
-    case FA_P_DST_PORT: return std::to_string(r.dst_port);
-    case FA_P_TOS: return std::to_string(r.tos);
+    case FA_P_SUM_PORT: return append_number(out, r.src_port);
+    case FA_P_DST_PORT: return append_number(out, r.dst_port);
+    case FA_P_TOS: return append_number(out, r.tos);
     case FA_P_PROTO: {
         const char* n = o.numeric_proto ? nullptr : proto_name(r.proto);
-        return n ? std::string(n) : std::to_string(r.proto);
+        if (n) out += n;
+        else append_number(out, r.proto);
+        return;
     }
-    case FA_P_TCPFLAGS: return std::to_string(r.tcp_flags);
-    case FA_P_TAG: return std::to_string(r.tag);
-    case FA_P_TAG2: return std::to_string(r.tag2);
-    case FA_P_LABEL: return names(r.label_id);
+    case FA_P_TCPFLAGS: return append_number(out, r.tcp_flags);
+    case FA_P_TAG: return append_number(out, r.tag);
+    case FA_P_TAG2: return append_number(out, r.tag2);
+    case FA_P_LABEL: out += names(r.label_id); return;
     case FA_P_CLASS: {
         std::string n = names(r.class_id);
-        return n.empty() ? std::string("unknown") : n;
+        out += n.empty() ? std::string("unknown") : n;
+        return;
     }
-    case FA_P_IN_IFACE: return std::to_string(r.in_iface);
-    case FA_P_OUT_IFACE: return std::to_string(r.out_iface);
+    case FA_P_IN_IFACE: return append_number(out, r.in_iface);
+    case FA_P_OUT_IFACE: return append_number(out, r.out_iface);
     // pmacct prints an unknown exporter or next hop as "::".
-    case FA_P_PEER_SRC_IP: return addr_to_string(r.peer_src_ip, !is_v4_mapped(r.peer_src_ip));
-    case FA_P_PEER_DST_IP: return addr_to_string(r.nexthop, !is_v4_mapped(r.nexthop));
-    case FA_P_SAMPLING_RATE: return std::to_string(r.sampling_rate);
-    case FA_P_FLOWS: return std::to_string(r.flows);
+    case FA_P_PEER_SRC_IP: return detail::append_addr(out, r.peer_src_ip, !is_v4_mapped(r.peer_src_ip));
+    case FA_P_PEER_DST_IP: return detail::append_addr(out, r.nexthop, !is_v4_mapped(r.nexthop));
+    case FA_P_SAMPLING_RATE: return append_number(out, r.sampling_rate);
+    case FA_P_FLOWS: return append_number(out, r.flows);
     case FA_P_COUNT: break;
     }
-    return {};
+}
+
+/// The printed value of primitive `id` in `r` (a row's record). `names` resolves interned ids.
+template <class NameOf>
+std::string format_primitive(const fa_record& r, fa_primitive id, NameOf&& names, const FormatOptions& o = {}) {
+    std::string out;
+    append_primitive(out, r, id, names, o);
+    return out;
 }
 
 /// `s` escaped for use inside a JSON string (quotes, backslashes, control characters).
