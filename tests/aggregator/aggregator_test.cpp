@@ -398,8 +398,8 @@ TEST_CASE("the key hash spreads traffic-shaped keys and depends on the process's
         std::memcpy(r + 32, k + 32, 8);
         const std::uint64_t hk = hash_key(k, kSize, seed), hr = hash_key(r, kSize, seed);
         if (hk == hr && std::memcmp(k, r, kSize) != 0) ++reversed_equal;
-        slots[hk & 0xffff] = 1;
-        slots[hr & 0xffff] = 1;
+        slots[(hk >> 32) & 0xffff] = 1; // the table takes a key's home slot from the high half
+        slots[(hr >> 32) & 0xffff] = 1;
         keys += 2;
     }
     CHECK(reversed_equal == 0);
@@ -412,4 +412,21 @@ TEST_CASE("the key hash spreads traffic-shaped keys and depends on the process's
     other.s[0] ^= 1;
     std::uint8_t k[kSize] = {1, 2, 3};
     CHECK(hash_key(k, kSize, other) != hash_key(k, kSize, seed));
+}
+
+TEST_CASE("the table's arena keeps its bytes in place, and when it outgrows its reservation") {
+    memory::GrowingArena arena(1 << 20); // rounded up to one 2 MB huge page
+    std::uint8_t* first = arena.append(1000);
+    for (int i = 0; i < 1000; ++i) first[i] = static_cast<std::uint8_t>(i * 7);
+    for (int i = 0; i < 1000; ++i) arena.append(1000); // 1 MB: within the reservation, nothing moves
+    CHECK(arena.data() == first);
+    for (int i = 0; i < 5000; ++i) arena.append(1000); // 6 MB: past it, remapped
+    CHECK(arena.size() == 6'001'000);
+    bool same = true;
+    for (int i = 0; i < 1000; ++i) same = same && arena.data()[i] == static_cast<std::uint8_t>(i * 7);
+    CHECK(same);
+    arena.data()[arena.size() - 1] = 1; // the whole size is writable
+    arena.clear();
+    CHECK(arena.size() == 0);
+    CHECK(arena.touched() == 6'001'000);
 }
