@@ -10,7 +10,17 @@
 
 #include <yaml-cpp/yaml.h> // YAML::Load, YAML::Node
 
+#include <flowacct/sdk/module.hpp> // sdk::parse_bool
+
 namespace flowacct::host {
+
+bool setting_flag(const Setting* s, const char* key, bool fallback) {
+    if (!s) return fallback;
+    bool on = fallback;
+    if (!sdk::parse_bool(s->value, on))
+        throw ConfigError(s->origin.where() + ": " + key + ": expected true or false, got '" + s->value + "'");
+    return on;
+}
 
 std::string to_lower(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -29,6 +29,10 @@ struct Setting {
     Origin origin;
 };
 
+/// A boolean host key (true/false, yes/no, on/off, 1/0): its value, or `fallback` when unset.
+/// Throws ConfigError naming the line.
+bool setting_flag(const Setting* s, const char* key, bool fallback);
+
 /// `memory[a]` in `plugins:` or `netflow[nf]` in `inputs:`.
 struct Declaration {
     std::string module;   // module name, e.g. "memory"

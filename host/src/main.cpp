@@ -218,8 +218,14 @@ int main(int argc, char** argv) {
         const Setting* s = config->find_global(key);
         return s ? s->value : std::string();
     };
-    auto truthy = [](const std::string& v) { return v == "true" || v == "1" || v == "yes" || v == "on"; };
-    Log::instance().configure(setting("logfile"), setting("syslog"), truthy(setting("debug")));
+    bool debug = false, daemonize = false;
+    try {
+        debug = setting_flag(config->find_global("debug"), "debug", false);
+        daemonize = setting_flag(config->find_global("daemonize"), "daemonize", false);
+    } catch (const ConfigError& e) {
+        return fail(e.what());
+    }
+    Log::instance().configure(setting("logfile"), setting("syslog"), debug);
 
     HostOptions options{cli.module_dir, prog};
     if (cli.list_modules) {
@@ -250,7 +256,6 @@ int main(int argc, char** argv) {
         return fail(e.what());
     }
 
-    const bool daemonize = truthy(setting("daemonize"));
     int ready_fd = -1;
     if (daemonize && !cli.dry_run) {
         // The parent waits until the child has set up, so start-up errors reach the caller.
@@ -278,7 +283,7 @@ int main(int argc, char** argv) {
             dup2(null, 1);
             if (setting("logfile").empty() && setting("syslog").empty()) {
                 // Without a log destination a daemon logs to syslog, as pmacct does.
-                Log::instance().configure("", "daemon", truthy(setting("debug")));
+                Log::instance().configure("", "daemon", debug);
             }
             dup2(null, 2);
             if (null > 2) close(null);

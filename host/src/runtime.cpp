@@ -94,15 +94,6 @@ const fa_output_ops& output_ops(const ModuleLibrary& lib) {
     return *static_cast<const fa_output_ops*>(lib.descriptor().ops);
 }
 
-// A boolean host key: its value, or `fallback` when unset. Throws ConfigError naming the line.
-bool flag(const Setting* s, const char* key, bool fallback) {
-    if (!s) return fallback;
-    bool on = fallback;
-    if (!sdk::parse_bool(s->value, on))
-        throw ConfigError(s->origin.where() + ": " + key + ": expected true or false, got '" + s->value + "'");
-    return on;
-}
-
 } // namespace
 
 bool is_pmacct_key(const std::string& key) {
@@ -360,7 +351,7 @@ void Host::load() {
             throw ConfigError(s->origin.where() + ": shutdown_timeout: expected a number of seconds, got '" +
                               s->value + "'");
     }
-    inline_ingest_ = flag(model_.find_global("replay_inline"), "replay_inline", true);
+    inline_ingest_ = setting_flag(model_.find_global("replay_inline"), "replay_inline", true);
     if (const Setting* s = model_.find_global("plugin_pipe_size")) {
         long long bytes = std::atoll(s->value.c_str());
         if (bytes <= 0) throw ConfigError(s->origin.where() + ": plugin_pipe_size: expected a positive number of bytes");
@@ -383,7 +374,7 @@ std::uint64_t Host::maps_refresh_of(const std::string& pipeline) const {
 }
 
 std::string Host::aggregation_signature(const Declaration& d) {
-    if (!flag(model_.find("share_aggregation", d.instance), "share_aggregation", true)) return {};
+    if (!setting_flag(model_.find("share_aggregation", d.instance), "share_aggregation", true)) return {};
     // Only the hash aggregator's rows depend on nothing but the records and the keys compared here.
     if (aggregator_for(d) != "hash") return {};
     auto out = catalog_->load(d.module, FA_KIND_OUTPUT);

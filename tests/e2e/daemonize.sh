@@ -41,3 +41,13 @@ expect_eq "$(sum_col "$WORK/a.txt" PACKETS)" 12345 "SIGTERM flushed every record
 sed -i 's/^aggregate: src_host/aggregate: src_hots/' "$WORK/d.conf"
 if "$DAEMON" -f "$WORK/d.conf" --module-path "$MODS" -D 2>"$WORK/err"; then fail "bad aggregate must fail"; fi
 expect_contains "$WORK/err" "unknown primitive 'src_hots'" "a daemon's start-up error reaches the caller"
+
+# daemonize and debug in the file take true/false (yes/no, on/off, 1/0); anything else is refused.
+sed -i 's/^aggregate: src_hots/aggregate: src_host/' "$WORK/d.conf"
+for key in daemonize debug; do
+  cp "$WORK/d.conf" "$WORK/b.conf"
+  echo "$key: maybe" >>"$WORK/b.conf"
+  rc=0; "$DAEMON" -f "$WORK/b.conf" --module-path "$MODS" --dry-run 2>"$WORK/err.$key" || rc=$?
+  [ "$rc" != 0 ] || fail "$key: maybe is refused"
+  expect_contains "$WORK/err.$key" "$key: expected true or false, got 'maybe'" "a bad $key value is refused with the key named"
+done
