@@ -7,6 +7,7 @@
 // Single-threaded (the pipeline thread).
 #pragma once
 
+#include <algorithm> // std::min
 #include <cstdint>   // std::uint64_t
 #include <cstring>   // std::memcmp, std::memcpy
 #include <random>    // std::random_device
@@ -84,11 +85,14 @@ inline bool keys_equal(const std::uint8_t* a, const std::uint8_t* b, std::uint32
 
 class AggTable {
 public:
+    /// Entries are indexed by 32 bits.
+    static constexpr std::size_t kMaxEntries = std::size_t{1} << 32;
+
     /// `expected_entries`: about the most entries the table will hold (address space is reserved
-    /// for them; more still fit).
+    /// for them, up to kMaxEntries; more still fit).
     explicit AggTable(std::uint32_t key_size, std::size_t expected_entries = 1 << 16, std::size_t initial_slots = 1 << 12)
         : key_size_(key_size), entry_size_(key_size + sizeof(Counters)), seed_(HashSeed::process()),
-          arena_(expected_entries * (key_size + sizeof(Counters))) {
+          arena_(std::min<std::size_t>(expected_entries, kMaxEntries) * (key_size + sizeof(Counters))) {
         std::size_t n = 16;
         while (n < initial_slots) n <<= 1;
         slots_.assign(n, 0);
