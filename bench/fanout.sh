@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Cost of fanning one input out to 1, 3 and 8 pipelines: the daemon's CPU seconds (user+sys) for
+# Cost of fanning one input out to 1, 3 and 8 pipelines: the daemon's CPU seconds (bench/lib/cpu.sh) for
 # the same generated records (testgen input, fixed keys), each pipeline a 5-primitive hash
 # aggregation printed to /dev/null at exit. Usage: fanout.sh BUILD_DIR [records] [keys] [runs]
 # SAVEFILE=capture.pcap reads that capture with the pcap input instead (records and keys unused):
@@ -8,6 +8,7 @@
 # default they share one aggregation (share_aggregation); SHARE=false makes each aggregate apart,
 # which is what pipelines of different primitives cost.
 set -euo pipefail
+source "$(dirname "$0")/lib/cpu.sh"
 BUILD=${1:?build dir}
 RECORDS=${2:-20000000}
 KEYS=${3:-100000}
@@ -39,11 +40,10 @@ for n in 1 3 8; do
   conf "$n" >"$WORK/f$n.conf"
   samples=()
   for _ in $(seq 1 "$RUNS"); do
-    /usr/bin/time -f '%U %S' -o "$WORK/t" "$BUILD/sbin/flowacctd" -f "$WORK/f$n.conf" --module-path "$WORK/mods" 2>/dev/null
-    samples+=("$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/t")")
+    samples+=("$(cpu_seconds "$WORK/t" "$BUILD/sbin/flowacctd" -f "$WORK/f$n.conf" --module-path "$WORK/mods")")
   done
+  med=$(echo "${samples[*]}" | median)
   sorted=$(printf '%s\n' "${samples[@]}" | sort -n)
-  med=$(echo "$sorted" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
   min=$(echo "$sorted" | head -1); max=$(echo "$sorted" | tail -1)
   [ -z "$base" ] && base=$med
   printf '%-10s %-12s %-12s %-12s %-10s\n' "$n" "$med" "$min" "$max" "$(awk -v a="$med" -v b="$base" 'BEGIN { printf "%.2fx", a / b }')"

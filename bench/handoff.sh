@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # What handing records from the input's thread to a pipeline thread costs: the daemon's CPU
-# seconds (perf task-clock, else user+sys) replaying one savefile with replay_inline: true (the input's thread
+# seconds (bench/lib/cpu.sh) replaying one savefile with replay_inline: true (the input's thread
 # aggregates, the default for savefiles) and false (batches queued to the pipeline thread, as live
 # inputs always do), alternating, median of RUNS. One 5-primitive pipeline printed to /dev/null.
 # Usage: handoff.sh BUILD_DIR SAVEFILE [netflow|sflow|pcap] [runs]
 set -euo pipefail
+source "$(dirname "$0")/lib/cpu.sh"
 BUILD=${1:?build dir}
 SAVEFILE=${2:?savefile}
 INPUT=${3:-pcap}
@@ -27,19 +28,10 @@ done
 declare -A samples
 for _ in $(seq 1 "$RUNS"); do
   for mode in true false; do
-    if command -v perf >/dev/null; then
-      # perf's task-clock has the resolution small replays need (time(1) prints 10 ms steps).
-      perf stat -x, -e task-clock -o "$WORK/t" "$BUILD/sbin/flowacctd" -f "$WORK/$mode.conf" \
-        --module-path "$BUILD/lib/flowacct/modules" >/dev/null 2>&1
-      samples[$mode]+="$(awk -F, '/task-clock/ { printf "%.3f", $1 / 1000 }' "$WORK/t") "
-    else
-      /usr/bin/time -f '%U %S' -o "$WORK/t" "$BUILD/sbin/flowacctd" -f "$WORK/$mode.conf" \
-        --module-path "$BUILD/lib/flowacct/modules" >/dev/null 2>&1
-      samples[$mode]+="$(awk '{ printf "%.3f", $1 + $2 }' "$WORK/t") "
-    fi
+    samples[$mode]+="$(cpu_seconds "$WORK/t" "$BUILD/sbin/flowacctd" -f "$WORK/$mode.conf" \
+      --module-path "$BUILD/lib/flowacct/modules") "
   done
 done
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 inl=$(echo "${samples[true]}" | median)
 q=$(echo "${samples[false]}" | median)
 printf '%-8s replay_inline: true %s CPU s, false %s CPU s (hand-off +%s %%)   runs: true [%s] false [%s]\n' \

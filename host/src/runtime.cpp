@@ -659,15 +659,14 @@ void Pipeline::run_follower() {
 
 void Pipeline::prepare() {
     if (!aggregator) return;
-    sink_ctx.p = this;
-    sink_ctx.ops = static_cast<const fa_output_ops*>(output->library->descriptor().ops);
-    sink = fa_row_sink{&sink_ctx, [](void* c, const fa_row_batch* rows) -> fa_status {
-                           auto* s = static_cast<SinkCtx*>(c);
+    sink = fa_row_sink{this, [](void* c, const fa_row_batch* rows) -> fa_status {
+                           auto* p = static_cast<Pipeline*>(c);
                            // Followers first: this pipeline's own output blocking must not starve them.
-                           s->p->hand_to_followers(*rows);
-                           fa_status st = s->ops->write(s->p->output->object, rows);
-                           if (st != FA_OK) __atomic_fetch_add(s->p->write_errors, 1, __ATOMIC_RELAXED);
-                           else __atomic_fetch_add(s->p->rows_out, rows->count, __ATOMIC_RELAXED);
+                           p->hand_to_followers(*rows);
+                           const auto& ops = *static_cast<const fa_output_ops*>(p->output->library->descriptor().ops);
+                           fa_status st = ops.write(p->output->object, rows);
+                           if (st != FA_OK) __atomic_fetch_add(p->write_errors, 1, __ATOMIC_RELAXED);
+                           else __atomic_fetch_add(p->rows_out, rows->count, __ATOMIC_RELAXED);
                            return st;
                        }};
 }

@@ -250,11 +250,7 @@ struct Pipeline {
     // the records are aggregated while still in its core's cache. The pipeline thread takes `mu`
     // for its queue, purges and reloads.
     std::mutex mu;
-    struct SinkCtx {
-        Pipeline* p = nullptr;
-        const fa_output_ops* ops = nullptr;
-    } sink_ctx;
-    fa_row_sink sink{};
+    fa_row_sink sink{}; // the aggregator's purges: to the followers, then to this output
     /// Sets up the sink; before any thread starts.
     void prepare();
     /// Stages, aggregation and an early purge of one batch; with `mu` held.

@@ -99,8 +99,6 @@ public:
         mask_ = n - 1;
     }
 
-    /// The counters of `key`, inserted zeroed when new.
-    Counters& find_or_insert(const std::uint8_t* key) { return find_or_insert(key, hash(key)); }
     /// The hash find_or_insert(key, h) expects.
     std::uint64_t hash(const std::uint8_t* key) const { return hash_key(key, key_size_, seed_); }
 
@@ -116,7 +114,7 @@ public:
         __builtin_prefetch(e + entry_size_ - 1);
     }
 
-    /// As find_or_insert(key), with h = hash(key).
+    /// The counters of `key` (h = hash(key)), inserted zeroed when new.
     Counters& find_or_insert(const std::uint8_t* key, std::uint64_t h) {
         const std::uint64_t tag = h & kTagMask;
         std::size_t i = home(h);
@@ -145,7 +143,6 @@ public:
     template <class Fn> void for_each(Fn&& fn) const {
         for (std::size_t i = 0; i < count_; ++i) fn(key_at(i), counters_at(i));
     }
-    std::uint32_t key_size() const { return key_size_; }
     const std::uint8_t* key_at(std::size_t i) const { return arena_.data() + i * entry_size_; }
     const Counters& counters_at(std::size_t i) const {
         return *reinterpret_cast<const Counters*>(arena_.data() + i * entry_size_ + key_size_);

@@ -168,9 +168,16 @@ inline std::size_t format_addr(char* buf, const std::uint8_t* a, bool v6 = false
     return static_cast<std::size_t>(detail::put_v6(buf, a) - buf);
 }
 
-inline std::string addr_to_string(const std::uint8_t* a, bool v6 = false) {
+/// Appends the text format_addr() writes.
+inline void append_addr(std::string& out, const std::uint8_t* a, bool v6 = false) {
     char buf[48];
-    return std::string(buf, format_addr(buf, a, v6));
+    out.append(buf, format_addr(buf, a, v6));
+}
+
+inline std::string addr_to_string(const std::uint8_t* a, bool v6 = false) {
+    std::string s;
+    append_addr(s, a, v6);
+    return s;
 }
 
 /// Parses IPv4 or IPv6 text into the 16-byte form. Returns false on bad input.
@@ -193,10 +200,16 @@ inline void format_mac(char* buf, const std::uint8_t* m) {
     }
 }
 
-inline std::string mac_to_string(const std::uint8_t* m) {
+inline void append_mac(std::string& out, const std::uint8_t* m) {
     char buf[17];
     format_mac(buf, m);
-    return std::string(buf, 17);
+    out.append(buf, 17);
+}
+
+inline std::string mac_to_string(const std::uint8_t* m) {
+    std::string s;
+    append_mac(s, m);
+    return s;
 }
 
 inline bool parse_mac(const std::string& text, std::uint8_t* out) {
@@ -259,18 +272,6 @@ template <class T> void append_number(std::string& out, T v) {
     out.append(buf, static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf));
 }
 
-namespace detail {
-inline void append_addr(std::string& out, const std::uint8_t* a, bool v6) {
-    char buf[48];
-    out.append(buf, format_addr(buf, a, v6));
-}
-inline void append_mac(std::string& out, const std::uint8_t* m) {
-    char buf[17];
-    format_mac(buf, m);
-    out.append(buf, 17);
-}
-} // namespace detail
-
 /// Appends the printed value of primitive `id` in `r` (a row's record) to `out`, with no string
 /// in between (outputs print one per column per row). `names` resolves interned ids.
 template <class NameOf>
@@ -278,8 +279,8 @@ void append_primitive(std::string& out, const fa_record& r, fa_primitive id, Nam
     const bool v6 = r.ip_version == 6;
     switch (id) {
     case FA_P_SRC_MAC:
-    case FA_P_SUM_MAC: return detail::append_mac(out, r.src_mac);
-    case FA_P_DST_MAC: return detail::append_mac(out, r.dst_mac);
+    case FA_P_SUM_MAC: return append_mac(out, r.src_mac);
+    case FA_P_DST_MAC: return append_mac(out, r.dst_mac);
     case FA_P_VLAN: return append_number(out, r.vlan);
     case FA_P_ETYPE: {
         char b[8];
@@ -287,11 +288,11 @@ void append_primitive(std::string& out, const fa_record& r, fa_primitive id, Nam
         return;
     }
     case FA_P_SRC_HOST:
-    case FA_P_SUM_HOST: return detail::append_addr(out, r.src_ip, v6);
-    case FA_P_DST_HOST: return detail::append_addr(out, r.dst_ip, v6);
+    case FA_P_SUM_HOST: return append_addr(out, r.src_ip, v6);
+    case FA_P_DST_HOST: return append_addr(out, r.dst_ip, v6);
     case FA_P_SRC_NET:
-    case FA_P_SUM_NET: return detail::append_addr(out, r.src_net, v6);
-    case FA_P_DST_NET: return detail::append_addr(out, r.dst_net, v6);
+    case FA_P_SUM_NET: return append_addr(out, r.src_net, v6);
+    case FA_P_DST_NET: return append_addr(out, r.dst_net, v6);
     case FA_P_SRC_MASK: return append_number(out, r.src_mask);
     case FA_P_DST_MASK: return append_number(out, r.dst_mask);
     case FA_P_SRC_AS:
@@ -314,15 +315,15 @@ void append_primitive(std::string& out, const fa_record& r, fa_primitive id, Nam
     case FA_P_TAG2: return append_number(out, r.tag2);
     case FA_P_LABEL: out += names(r.label_id); return;
     case FA_P_CLASS: {
-        std::string n = names(r.class_id);
-        out += n.empty() ? std::string("unknown") : n;
+        const std::string n = names(r.class_id);
+        out += n.empty() ? "unknown" : n.c_str();
         return;
     }
     case FA_P_IN_IFACE: return append_number(out, r.in_iface);
     case FA_P_OUT_IFACE: return append_number(out, r.out_iface);
     // pmacct prints an unknown exporter or next hop as "::".
-    case FA_P_PEER_SRC_IP: return detail::append_addr(out, r.peer_src_ip, !is_v4_mapped(r.peer_src_ip));
-    case FA_P_PEER_DST_IP: return detail::append_addr(out, r.nexthop, !is_v4_mapped(r.nexthop));
+    case FA_P_PEER_SRC_IP: return append_addr(out, r.peer_src_ip, !is_v4_mapped(r.peer_src_ip));
+    case FA_P_PEER_DST_IP: return append_addr(out, r.nexthop, !is_v4_mapped(r.nexthop));
     case FA_P_SAMPLING_RATE: return append_number(out, r.sampling_rate);
     case FA_P_FLOWS: return append_number(out, r.flows);
     case FA_P_COUNT: break;
