@@ -20,5 +20,5 @@ CREATE TABLE IF NOT EXISTS "acct_v6" (
     "flows" BIGINT NOT NULL DEFAULT 0,
     "stamp_inserted" timestamp without time zone NOT NULL,
     "stamp_updated" timestamp without time zone,
-    PRIMARY KEY ("agent_id", "class_id", "mac_src", "mac_dst", "vlan", "as_src", "as_dst", "ip_src", "ip_dst", "port_src", "port_dst", "ip_proto", "tos", "stamp_inserted")
+    PRIMARY KEY ("stamp_inserted", "agent_id", "mac_src", "mac_dst", "vlan", "as_src", "as_dst", "port_src", "port_dst", "ip_proto", "tos", "class_id", "ip_src", "ip_dst")
 ) WITH (fillfactor = 70);

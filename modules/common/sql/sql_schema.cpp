@@ -242,16 +242,31 @@ Schema make_schema(Dialect dialect, int version, bool optimize, std::uint64_t pr
 
 std::string default_table(int version) { return version <= 1 ? "acct" : "acct_v" + std::to_string(version); }
 
+std::vector<std::size_t> primary_key_order(Dialect d, const Schema& s) {
+    std::vector<std::size_t> order;
+    const std::size_t stamp = s.index_of(Field::StampInserted);
+    if (stamp < s.columns.size() && s.columns[stamp].key) order.push_back(stamp);
+    // PostgreSQL reads an index tuple's columns by cached offsets only up to the first
+    // variable-width one (inet, CHAR, VARCHAR): fixed-width columns go first.
+    const auto variable = [d](const Column& c) {
+        return d == Dialect::Pgsql && (c.type == "inet" || c.type.find("CHAR") != std::string::npos);
+    };
+    for (bool var : {false, true})
+        for (std::size_t i = 0; i < s.columns.size(); ++i)
+            if (s.columns[i].key && i != stamp && variable(s.columns[i]) == var) order.push_back(i);
+    return order;
+}
+
 std::string create_table_sql(Dialect d, const Schema& s, const std::string& table) {
     std::string out = "CREATE TABLE IF NOT EXISTS " + quote_table(d, table) + " (\n";
-    std::string pk;
     for (const auto& c : s.columns) {
         out += "    " + quote_ident(d, c.name) + " " + c.type;
         if (c.field != Field::StampUpdated) out += " NOT NULL";
         if (!c.default_value.empty()) out += " DEFAULT " + c.default_value;
         out += ",\n";
-        if (c.key) pk += (pk.empty() ? "" : ", ") + quote_ident(d, c.name);
     }
+    std::string pk;
+    for (std::size_t i : primary_key_order(d, s)) pk += (pk.empty() ? "" : ", ") + quote_ident(d, s.columns[i].name);
     out += "    PRIMARY KEY (" + pk + ")\n)";
     // Rows of a bin are updated at every refresh: free room in each page lets PostgreSQL update
     // them in place (HOT) instead of adding an entry to the wide primary key per update.

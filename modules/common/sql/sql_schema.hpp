@@ -44,6 +44,12 @@ Schema make_schema(Dialect dialect, int version, bool optimize, std::uint64_t pr
 /// pmacct's default table name for a version: acct (v1) or acct_vN.
 std::string default_table(int version);
 
+/// The key columns (indices into schema.columns) in the order the primary key lists them:
+/// stamp_inserted first, so that the rows of a new bin go into one end of the index instead of
+/// being spread over every page of a table holding earlier bins (and a time range is one index
+/// range); for PostgreSQL fixed-width columns before variable-width ones; else table order.
+std::vector<std::size_t> primary_key_order(Dialect dialect, const Schema& schema);
+
 /// CREATE TABLE IF NOT EXISTS for `schema`, with a primary key on the key columns.
 std::string create_table_sql(Dialect dialect, const Schema& schema, const std::string& table);
 
