@@ -5,8 +5,11 @@
 // racing: INSERT ... ON CONFLICT DO UPDATE when a unique index covers exactly the key columns (the
 // etc/sql scripts' primary key), else UPDATE ... FROM adds counters to existing rows and INSERT
 // ... WHERE NOT EXISTS adds the new ones, so any table works, with or without a primary key.
-// With sql_dont_try_update rows go straight into the table. The writer thread, backlog and
+// The first write of a bin into a table whose key leads with stamp_inserted (the etc/sql
+// scripts') skips the staging: its rows are all new. With sql_dont_try_update rows go straight
+// into the table. The writer thread, backlog and
 // journal come from SqlOutput.
+#include <algorithm> // std::find
 #include <cstring>  // std::strncmp
 #include <map>      // std::map
 #include <memory>   // std::unique_ptr
@@ -148,6 +151,7 @@ public:
     }
 
     void commit(const sql::CommitRequest& req) override {
+        if (!req.continues_purge) new_bins_.clear();
         exec("BEGIN");
         try {
             if (!req.dont_try_update) {
@@ -177,6 +181,7 @@ public:
             }
             exec("COMMIT");
         } catch (...) {
+            new_bins_.clear();
             if (is_open()) Result(PQexec(conn_, "ROLLBACK"));
             throw;
         }
@@ -218,6 +223,25 @@ private:
         }
         // Serializes writers of this table (two daemons): the merge below is then exact.
         exec("LOCK TABLE " + table + " IN SHARE ROW EXCLUSIVE MODE");
+        const KeyIndex index = key_index(req.schema, g.table);
+        if (index.time_first) {
+            // The first write of a bin: every row is new, and the lock keeps other flowacct
+            // writers out until commit. The rows go straight in, through the key's index once,
+            // where the merge stages them and then probes the index before each insert. A bin is
+            // new when the table holds none of its rows (the etc/sql scripts' key leads with
+            // stamp_inserted: one index probe), or when the previous batch of the same purge
+            // brought it in (a purge's keys are distinct). Should a row of the bin be there all
+            // the same (a writer that takes no lock, a purge that repeats a key), the key's
+            // violation is a data error: the batch is written again, and then merged.
+            const std::vector<std::string> bins = bins_of(req.schema, g);
+            bool fresh = req.continues_purge;
+            for (const auto& b : bins) fresh = fresh && new_bins_.count(g.table + '\n' + b) > 0;
+            if (fresh || !holds_bins(table, req.schema, bins, g.table)) {
+                load(table, names, req, g);
+                for (const auto& b : bins) new_bins_.insert(g.table + '\n' + b);
+                return;
+            }
+        }
         const std::string stage = kStage;
         // Emptied for each group (a table per day) and each part; made in commit().
         exec("TRUNCATE " + stage);
@@ -235,8 +259,7 @@ private:
             }
             if (c.key) match += (match.empty() ? "" : " AND ") + std::string("t.") + n + " = s." + n;
         }
-        const KeyIndex index = key_index(req.schema, g.table);
-        if (index == KeyIndex::Exact) {
+        if (index.kind == KeyKind::Exact) {
             // One pass through the key's own index: its cost does not grow with the table, where
             // the joins below scan the whole table (a day's table holds millions of rows), and it
             // does not depend on the planner's statistics of a table just created.
@@ -264,14 +287,43 @@ private:
         check(updated, "update " + g.table);
         // Stage rows have distinct keys (the renderer merges them): when a unique index on key
         // columns lets each match at most one row, as many rows updated as staged means none is new.
-        if (index == KeyIndex::Subset && std::strtoull(PQcmdTuples(updated.r), nullptr, 10) == g.rows()) return;
+        if (index.kind == KeyKind::Subset && std::strtoull(PQcmdTuples(updated.r), nullptr, 10) == g.rows()) return;
         exec("INSERT INTO " + table + " (" + names + ") SELECT " + names + " FROM " + stage +
              " AS s WHERE NOT EXISTS (SELECT 1 FROM " + table + " AS t WHERE " + match + ")");
     }
 
+    // The distinct stamp_inserted values of the group (a purge holds one bin or a few).
+    static std::vector<std::string> bins_of(const sql::Schema& schema, const sql::RenderedGroup& g) {
+        const std::size_t col = schema.index_of(sql::Field::StampInserted);
+        std::vector<std::string> bins;
+        for (std::size_t row = 0; row < g.rows(); ++row) {
+            const std::string& s = g.cell(row, col);
+            if (std::find(bins.begin(), bins.end(), s) == bins.end()) bins.push_back(s);
+        }
+        return bins;
+    }
+
+    // Whether `table` (quoted) holds a row of any of `bins`: an index probe when time_first.
+    bool holds_bins(const std::string& table, const sql::Schema& schema, const std::vector<std::string>& bins,
+                    const std::string& name) {
+        std::string array = "{";
+        for (const auto& b : bins) array += (array.size() > 1 ? ",\"" : "\"") + b + "\"";
+        array += "}";
+        const char* p[] = {array.c_str()};
+        const std::string n = sql::quote_ident(Dialect::Pgsql, schema.columns[schema.index_of(sql::Field::StampInserted)].name);
+        Result r(PQexecParams(conn_, ("SELECT 1 FROM " + table + " WHERE " + n + " = ANY($1::timestamp[]) LIMIT 1").c_str(),
+                              1, nullptr, p, nullptr, nullptr, 0));
+        check(r, "bin lookup in " + name);
+        return PQntuples(r.r) > 0;
+    }
+
     // Exact: a unique index (or primary key) on exactly the key columns; Subset: one on some key
     // columns only (each staged row then matches one table row at most); None otherwise.
-    enum class KeyIndex { None, Subset, Exact };
+    enum class KeyKind { None, Subset, Exact };
+    struct KeyIndex {
+        KeyKind kind = KeyKind::None;
+        bool time_first = false; // Exact, and its first column is stamp_inserted
+    };
 
     KeyIndex key_index(const sql::Schema& schema, const std::string& table) {
         auto it = key_index_.find(table);
@@ -280,15 +332,18 @@ private:
         for (const auto& c : schema.columns)
             if (c.key) keys.insert(c.name);
         std::string quoted = sql::quote_table(Dialect::Pgsql, table);
-        const char* p[] = {quoted.c_str()};
+        const std::size_t stamp = schema.index_of(sql::Field::StampInserted);
+        const std::string stamp_name = stamp < schema.columns.size() ? schema.columns[stamp].name : "";
+        const char* p[] = {quoted.c_str(), stamp_name.c_str()};
         Result r(PQexecParams(conn_,
-                              "SELECT string_agg(a.attname::text, ',') FROM pg_index i JOIN pg_attribute a ON "
-                              "a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1) "
-                              "AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid",
-                              1, nullptr, p, nullptr, nullptr, 0));
+                              "SELECT string_agg(a.attname::text, ','), bool_or(a.attnum = i.indkey[0] AND a.attname = $2) "
+                              "FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                              "WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL "
+                              "AND i.indexprs IS NULL GROUP BY i.indexrelid",
+                              2, nullptr, p, nullptr, nullptr, 0));
         check(r, "index lookup");
-        KeyIndex found = KeyIndex::None;
-        for (int row = 0; row < PQntuples(r.r) && found != KeyIndex::Exact; ++row) {
+        KeyIndex found;
+        for (int row = 0; row < PQntuples(r.r) && found.kind != KeyKind::Exact; ++row) {
             std::string list = PQgetvalue(r.r, row, 0);
             std::set<std::string> cols;
             for (std::size_t at = 0; at <= list.size();) {
@@ -299,7 +354,8 @@ private:
             }
             bool subset = !list.empty();
             for (const auto& c : cols) subset = subset && keys.count(c) > 0;
-            if (subset) found = cols == keys ? KeyIndex::Exact : KeyIndex::Subset;
+            if (subset) found.kind = cols == keys ? KeyKind::Exact : KeyKind::Subset;
+            found.time_first = found.kind == KeyKind::Exact && !stamp_name.empty() && PQgetvalue(r.r, row, 1)[0] == 't';
         }
         key_index_.emplace(table, found);
         return found;
@@ -369,6 +425,7 @@ private:
     PGconn* conn_ = nullptr;
     static constexpr const char* kStage = "flowacct_stage"; // the transaction's staging table
     bool raise_work_mem_ = false;   // the session's work_mem is under 64 MB
+    std::set<std::string> new_bins_; // "table\nstamp" brought in by this purge's earlier batches
     std::map<std::string, KeyIndex> key_index_; // per table, since open(): see key_index()
 };
 

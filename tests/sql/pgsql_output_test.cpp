@@ -136,3 +136,57 @@ TEST_CASE("pgsql: three hundred refused rows in one batch are each isolated and 
     PgDb db;
     if (server_up(db)) case_many_refused_rows(db);
 }
+
+TEST_CASE("pgsql: a new bin's row written meanwhile by a writer that takes no lock is merged, not refused") {
+    PgDb db;
+    if (!server_up(db)) return;
+    pin_utc();
+    TempDir dir;
+    const std::string t = unique_table("acct_v9");
+    db.create_from_script(9, t);
+    // The race, made certain: as the first row of the new bin goes in, a row with the same key
+    // goes in first (once: a sequence is not rolled back with the transaction's savepoint).
+    db.exec("CREATE SEQUENCE " + t + "_once");
+    db.exec("CREATE FUNCTION " + t + "_race() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF nextval('" + t +
+            "_once') = 1 THEN INSERT INTO " + t + " SELECT NEW.*; END IF; RETURN NEW; END $$");
+    db.exec("CREATE TRIGGER race BEFORE INSERT ON " + t + " FOR EACH ROW WHEN (pg_trigger_depth() = 0) EXECUTE FUNCTION " +
+            t + "_race()");
+    {
+        Driver d(db.module(), db.config(dir, t, 9));
+        REQUIRE_MESSAGE(d.ok(), d.error());
+        CHECK(d.purge({make_row(1, 1, 600, 2, 200), make_row(2, 1, 600, 1, 60)}, kHostPrims) == FA_OK);
+        CHECK(d.flush() == FA_OK);
+        CHECK(d.counter("sql_rows_committed") == 2);
+        CHECK(d.counter("sql_rows_refused") == 0);
+    }
+    CHECK(db.one("SELECT last_value FROM " + t + "_once") != "1"); // the trigger fired again in the merge
+    CHECK(db.one("SELECT COUNT(*), SUM(packets), SUM(bytes) FROM " + t) == "2|3|260");
+    db.exec("DROP TABLE " + t);
+    db.exec("DROP FUNCTION " + t + "_race()");
+    db.exec("DROP SEQUENCE " + t + "_once");
+}
+
+TEST_CASE("pgsql: a purge larger than one transaction writes its new bin straight in and its totals exactly") {
+    PgDb db;
+    if (!server_up(db)) return;
+    pin_utc();
+    TempDir dir;
+    const std::string t = unique_table("acct_v9");
+    db.create_from_script(9, t);
+    std::vector<fa_row> rows;
+    for (std::uint32_t i = 0; i < 150000; ++i) rows.push_back(make_row(i, i % 7, 600, 1 + i % 3, 100));
+    {
+        Driver d(db.module(), db.config(dir, t, 9));
+        REQUIRE_MESSAGE(d.ok(), d.error());
+        for (int purge = 0; purge < 2; ++purge) {
+            for (std::size_t at = 0; at < rows.size(); at += 4096)
+                CHECK(d.write({rows.begin() + at, rows.begin() + std::min(rows.size(), at + 4096)}, kHostPrims) == FA_OK);
+            CHECK(d.tick() == FA_OK);
+        }
+        CHECK(d.flush() == FA_OK);
+        CHECK(d.counter("sql_rows_committed") == 300000);
+        CHECK(d.counter("sql_batches_committed") >= 4); // each purge in more than one transaction
+    }
+    CHECK(db.one("SELECT COUNT(*), SUM(packets), SUM(bytes) FROM " + db.q(t)) == "150000|600000|30000000");
+    db.exec("DROP TABLE " + db.q(t));
+}

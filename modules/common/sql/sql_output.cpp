@@ -228,14 +228,14 @@ void SqlOutput::write(const fa_row_batch& rows) {
         if (r.row.rec.class_id) r.class_name = ctx_.name_of(r.row.rec.class_id);
         if (r.row.rec.label_id) r.label = ctx_.name_of(r.row.rec.label_id);
     }
-    if (out.size() >= kSealRows) seal();
+    if (out.size() >= kSealRows) seal(true);
 }
 
 // A purge ends with a tick: its rows become one transaction.
-void SqlOutput::tick(std::uint64_t) { seal(); }
+void SqlOutput::tick(std::uint64_t) { seal(false); }
 
 void SqlOutput::flush() {
-    seal();
+    seal(false);
     std::unique_lock lk(mu_);
     flushing_ = true;
     wake_.notify_all();
@@ -254,12 +254,14 @@ void SqlOutput::flush() {
                   "; they are written at the next start");
 }
 
-void SqlOutput::seal() {
+void SqlOutput::seal(bool more) {
+    const bool continues = purge_open_;
+    purge_open_ = more;
     if (!open_ || open_->rows.empty()) return;
     auto b = std::move(open_);
     open_.reset();
     b->seq = next_seq();
-    enqueue(std::move(b));
+    enqueue(std::move(b), continues);
 }
 
 std::uint64_t SqlOutput::next_seq() {
@@ -269,10 +271,11 @@ std::uint64_t SqlOutput::next_seq() {
     return last_seq_;
 }
 
-void SqlOutput::enqueue(std::shared_ptr<RowBatch> batch) {
+void SqlOutput::enqueue(std::shared_ptr<RowBatch> batch, bool continues_purge) {
     auto e = std::make_shared<Entry>();
     e->seq = batch->seq;
     e->rows = batch->rows.size();
+    e->continues_purge = continues_purge;
     bool spill;
     {
         std::lock_guard lk(mu_);
@@ -439,13 +442,15 @@ bool SqlOutput::commit_entry(const std::shared_ptr<Entry>& e, std::string& error
         }
         std::vector<RefusedRow> refused;
         try {
-            backend_->commit(CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq});
+            backend_->commit(
+                CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq, nullptr, e->continues_purge});
         } catch (const DbError& ex) {
             if (!ex.data()) throw;
             // The same rows would fail again: write the batch once more, leaving out only the rows
             // the server refuses. A data error from that attempt too (the marker, say) is
             // retried like any other failure.
-            backend_->commit(CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq, &refused});
+            backend_->commit(
+                CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq, &refused, e->continues_purge});
         }
         marker_ = std::max(marker_, e->seq);
         std::uint64_t committed = e->rows;

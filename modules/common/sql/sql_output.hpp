@@ -99,6 +99,10 @@ struct CommitRequest {
     std::uint64_t seq;
     /// Set after a data error: write through write_isolating(), appending refused rows here.
     std::vector<RefusedRow>* refused = nullptr;
+    /// The batch continues the purge of the batch committed just before it (a purge larger than
+    /// one transaction): none of its keys is in that batch. A hint only (a backend may skip a
+    /// lookup on it); a backend must stay exact when it is wrong.
+    bool continues_purge = false;
 };
 
 /// A database session. Used by the writer thread only. Every method throws DbError on failure.
@@ -176,10 +180,12 @@ private:
         std::uint64_t rows = 0;
         std::shared_ptr<RowBatch> mem;  // null once journaled
         std::filesystem::path file;     // empty until journaled
+        bool continues_purge = false;   // see CommitRequest
     };
 
-    void seal();
-    void enqueue(std::shared_ptr<RowBatch> batch);
+    /// Hands the open batch to the writer; `more` when the purge goes on in the next batch.
+    void seal(bool more);
+    void enqueue(std::shared_ptr<RowBatch> batch, bool continues_purge);
     void writer_main();
     bool commit_entry(const std::shared_ptr<Entry>& e, std::string& error, bool& connection_error);
     void spill_locked();               // journals every in-memory entry; mu_ held
@@ -205,6 +211,7 @@ private:
 
     // Pipeline thread only.
     std::shared_ptr<RowBatch> open_;
+    bool purge_open_ = false; // the last batch sealed was full, not the end of its purge
     std::uint64_t last_seq_ = 0;
 
     // Shared, under mu_.
