@@ -221,7 +221,8 @@ void SqlOutput::write(const fa_row_batch& rows) {
     if (rows.count == 0) return;
     if (!open_) open_ = std::make_shared<RowBatch>();
     auto& out = open_->rows;
-    out.reserve(out.size() + rows.count);
+    // Geometric growth: reserving just what this call adds would copy the batch at every call.
+    if (out.capacity() < out.size() + rows.count) out.reserve(std::max(out.size() + rows.count, 2 * out.capacity()));
     for (std::uint32_t i = 0; i < rows.count; ++i) {
         StoredRow& r = out.emplace_back();
         r.row = rows.rows[i];
