@@ -40,8 +40,10 @@ struct NetflowStats {
 /// Builds datagrams of one version. One thread (the pipeline's). Datagrams never exceed
 /// max_datagram bytes (v5: 30 flows). Sequence numbers: v5 flows, v9 datagrams, IPFIX data
 /// records (options records included) sent before the datagram. Templates (IPv4 id 256, IPv6
-/// 257, sampling options 258) open the first datagram and are refreshed; the options data map
-/// sampler id -> sampling interval for every rate the flows carried (rate 0 is announced as 1).
+/// 257, sampling options 258, and the lean IPv4 259 and IPv6 260 for flows with no interface,
+/// AS, mask or next hop and 32-bit counters) open the first datagram and are refreshed; the
+/// options data map sampler id -> sampling interval for every rate the flows carried (rate 0 is
+/// announced as 1).
 class NetflowEncoder {
 public:
     NetflowEncoder(const NetflowConfig& config, DatagramSink& sink);
@@ -55,14 +57,14 @@ public:
 
 private:
     static constexpr std::size_t kMaxRates = 64;
-    enum SetKind : std::uint16_t { kNone = 0, kV4 = 256, kV6 = 257 };
+    enum SetKind : std::uint16_t { kNone = 0, kV4 = 256, kV6 = 257, kV4Lean = 259, kV6Lean = 260 };
 
     std::uint16_t sampler_for(std::uint32_t rate, bool& is_new);
     void begin(std::uint64_t now_us);
     void close_set();
     void write_templates();
     void write_record_v5(const fa_record& f);
-    void write_record(const fa_record& f, bool v6, std::uint16_t sampler);
+    void write_record(const fa_record& f, bool v6, bool lean, std::uint16_t sampler);
     std::uint32_t uptime_ms(std::uint64_t t_us) const;
 
     NetflowConfig cfg_;
