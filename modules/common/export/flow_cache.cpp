@@ -58,6 +58,7 @@ FlowCache::FlowCache(const Timeouts& timeouts, std::size_t max_flows)
     buckets_.assign(n, kNil);
     mask_ = n - 1;
     entries_.reserve(max_flows_ < 65536 ? max_flows_ : 65536);
+    links_.reserve(entries_.capacity());
 }
 
 void FlowCache::make_key(const fa_record& r, Key& k) {
@@ -97,28 +98,27 @@ std::uint64_t FlowCache::idle_limit_us(const Entry& e) const {
 }
 
 void FlowCache::lru_unlink(std::uint32_t i) {
-    Entry& e = entries_[i];
-    if (e.older != kNil) entries_[e.older].newer = e.newer; else head_ = e.newer;
-    if (e.newer != kNil) entries_[e.newer].older = e.older; else tail_ = e.older;
-    e.older = e.newer = kNil;
+    Link& l = links_[i];
+    if (l.older != kNil) links_[l.older].newer = l.newer; else head_ = l.newer;
+    if (l.newer != kNil) links_[l.newer].older = l.older; else tail_ = l.older;
+    l.older = l.newer = kNil;
 }
 
 void FlowCache::lru_push_newest(std::uint32_t i) {
-    Entry& e = entries_[i];
-    e.older = tail_;
-    e.newer = kNil;
-    if (tail_ != kNil) entries_[tail_].newer = i; else head_ = i;
+    Link& l = links_[i];
+    l.older = tail_;
+    l.newer = kNil;
+    if (tail_ != kNil) links_[tail_].newer = i; else head_ = i;
     tail_ = i;
 }
 
 void FlowCache::release(std::uint32_t i) {
-    Entry& e = entries_[i];
-    std::uint32_t* link = &buckets_[e.hash & mask_];
-    while (*link != kNil && *link != i) link = &entries_[*link].chain;
-    if (*link == i) *link = e.chain;
+    Link& l = links_[i];
+    std::uint32_t* link = &buckets_[l.hash & mask_];
+    while (*link != kNil && *link != i) link = &links_[*link].chain;
+    if (*link == i) *link = l.chain;
     lru_unlink(i);
-    e.live = false;
-    e.chain = free_;
+    l.chain = free_;
     free_ = i;
     --live_;
 }
@@ -129,9 +129,8 @@ void FlowCache::add(const fa_record& p, FlowSink& sink) {
     const std::uint64_t h = hash_key(k);
     std::uint32_t i = buckets_[h & mask_];
     while (i != kNil) {
-        Entry& e = entries_[i];
-        if (e.hash == h && std::memcmp(&e.key, &k, sizeof k) == 0) break;
-        i = e.chain;
+        if (links_[i].hash == h && std::memcmp(&entries_[i].key, &k, sizeof k) == 0) break;
+        i = links_[i].chain;
     }
     if (i != kNil) {
         Entry& e = entries_[i];
@@ -151,15 +150,15 @@ void FlowCache::add(const fa_record& p, FlowSink& sink) {
                 if (p.tcp_flags & kTcpRst) e.tcp_end = 2;
                 else if ((p.tcp_flags & kTcpFin) && e.tcp_end == 0) e.tcp_end = 1;
             }
-            e.seen = true;
+            links_[i].seen = true;
             return;
         }
     }
     if (live_ >= max_flows_ && head_ != kNil) {
         // Second chance: entries seen since they were queued go round again (at most one lap).
-        for (std::size_t lap = 0; lap < live_ && entries_[head_].seen; ++lap) {
+        for (std::size_t lap = 0; lap < live_ && links_[head_].seen; ++lap) {
             const std::uint32_t h2 = head_;
-            entries_[h2].seen = false;
+            links_[h2].seen = false;
             lru_unlink(h2);
             lru_push_newest(h2);
         }
@@ -169,10 +168,11 @@ void FlowCache::add(const fa_record& p, FlowSink& sink) {
     }
     if (free_ != kNil) {
         i = free_;
-        free_ = entries_[i].chain;
+        free_ = links_[i].chain;
     } else {
         i = static_cast<std::uint32_t>(entries_.size());
         entries_.emplace_back();
+        links_.emplace_back();
     }
     Entry& e = entries_[i];
     e.key = k;
@@ -181,12 +181,12 @@ void FlowCache::add(const fa_record& p, FlowSink& sink) {
     e.flow.payload_offset = e.flow.payload_len = 0;
     e.flow.flows = 1;
     if (e.flow.time_start_us == 0 || e.flow.time_start_us > e.flow.time_end_us) e.flow.time_start_us = e.flow.time_end_us;
-    e.hash = h;
     e.tcp_end = 0;
-    e.seen = false;
     if (p.proto == 6) e.tcp_end = (p.tcp_flags & kTcpRst) ? 2 : (p.tcp_flags & kTcpFin) ? 1 : 0;
-    e.live = true;
-    e.chain = buckets_[h & mask_];
+    Link& l = links_[i];
+    l.hash = h;
+    l.seen = false;
+    l.chain = buckets_[h & mask_];
     buckets_[h & mask_] = i;
     lru_push_newest(i);
     ++live_;
@@ -209,7 +209,7 @@ std::size_t FlowCache::expire(std::uint64_t now_us, bool force, FlowSink& sink) 
     const std::uint64_t maxlife_us = std::uint64_t{timeouts_.maxlife} * kSecond;
     for (std::uint32_t i = head_; i != kNil;) {
         Entry& e = entries_[i];
-        const std::uint32_t next = e.newer;
+        const std::uint32_t next = links_[i].newer;
         const std::uint64_t idle = now_us > e.flow.time_end_us ? now_us - e.flow.time_end_us : 0;
         const std::uint64_t age = now_us > e.flow.time_start_us ? now_us - e.flow.time_start_us : 0;
         bool due = false;
