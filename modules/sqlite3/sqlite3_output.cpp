@@ -62,6 +62,10 @@ public:
         }
         // Another writer (a second daemon, a reader with a lock) holds the file briefly: wait.
         sqlite3_busy_timeout(db_, 5000);
+        // SQLite's default page cache (2 MB) is smaller than one bin of a busy table: a
+        // transaction of 65 536 rows spilled dirty pages to the file and read them back.
+        // The cache grows to this bound only as pages are used.
+        exec("PRAGMA cache_size = -65536");
     }
 
     void close() noexcept override {
