@@ -430,7 +430,7 @@ bool SqlOutput::commit_entry(const std::shared_ptr<Entry>& e, std::string& error
             return true;
         }
         const std::uint64_t now_s = ctx_.wall_us() / 1'000'000;
-        std::vector<RenderedGroup> groups = renderer_.render(batch->rows, now_s);
+        const std::vector<RenderedGroup>& groups = renderer_.render(batch->rows, now_s);
         if (!table_schema_sql_.empty()) {
             for (const auto& g : groups) {
                 if (known_tables_.count(g.table)) continue;

@@ -445,13 +445,11 @@ void Renderer::render_cell(const Column& c, const StoredRow& r, std::string& out
     }
 }
 
-std::vector<RenderedGroup> Renderer::render(const std::vector<StoredRow>& rows, std::uint64_t updated_s) {
-    std::vector<RenderedGroup> groups;
+const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>& rows, std::uint64_t updated_s) {
     std::unordered_map<std::string, std::size_t> group_of;
-    // Per group: key hash -> row; a hash collision between different keys is resolved by
-    // comparing the key cells, so it can only cost time, never merge two keys.
-    std::vector<std::unordered_multimap<std::uint64_t, std::size_t>> index;
-    std::vector<std::vector<std::uint64_t>> bins; // per group, per row: bin start (seconds)
+    std::size_t used = 0; // groups of this call
+    std::size_t slot_count = 16;
+    while (slot_count < 2 * rows.size()) slot_count <<= 1;
     const std::size_t ncols = schema_.columns.size();
     std::vector<std::size_t> key_cols;
     std::size_t ins_col = ncols;
@@ -467,22 +465,31 @@ std::vector<RenderedGroup> Renderer::render(const std::vector<StoredRow>& rows, 
         if (bin_s != last_bin) {
             last_table = table_.expand(bin_s);
             last_bin = bin_s;
-            auto [git, fresh] = group_of.try_emplace(last_table, groups.size());
+            auto [git, fresh] = group_of.try_emplace(last_table, used);
             if (fresh) {
-                groups.emplace_back();
-                groups.back().table = last_table;
-                groups.back().bin_s = bin_s;
-                groups.back().columns = ncols;
-                groups.back().cells.reserve(rows.size() * ncols);
-                groups.back().counters.reserve(rows.size());
-                index.emplace_back();
-                index.back().reserve(rows.size());
-                bins.emplace_back();
+                if (used == groups_.size()) {
+                    groups_.emplace_back();
+                    index_.emplace_back();
+                }
+                RenderedGroup& g = groups_[used];
+                g.table = last_table;
+                g.bin_s = bin_s;
+                g.columns = ncols;
+                g.cells.clear();
+                g.cells.reserve(rows.size() * ncols);
+                g.counters.clear();
+                g.counters.reserve(rows.size());
+                Index& x = index_[used];
+                x.slots.assign(slot_count, 0);
+                x.hashes.clear();
+                x.hashes.reserve(rows.size());
+                x.bins.clear();
+                ++used;
             }
             last_group = git->second;
         }
-        RenderedGroup& g = groups[last_group];
-        auto& idx = index[last_group];
+        RenderedGroup& g = groups_[last_group];
+        Index& idx = index_[last_group];
         const std::size_t base = g.cells.size();
         g.cells.resize(base + ncols);
         std::uint64_t h = 1469598103934665603ull ^ bin_s;
@@ -491,10 +498,10 @@ std::vector<RenderedGroup> Renderer::render(const std::vector<StoredRow>& rows, 
             h = hash_bytes(h, g.cells[base + i]);
         }
         bool merged = false;
-        auto range = idx.equal_range(h);
-        for (auto it = range.first; it != range.second && !merged; ++it) {
-            const std::size_t other = it->second;
-            if (bins[last_group][other] != bin_s) continue;
+        std::size_t slot = h & (slot_count - 1);
+        for (; idx.slots[slot] != 0 && !merged; slot = (slot + 1) & (slot_count - 1)) {
+            const std::size_t other = idx.slots[slot] - 1;
+            if (idx.hashes[other] != h || idx.bins[other] != bin_s) continue;
             bool same = true;
             for (std::size_t i : key_cols) same = same && g.cells[other * ncols + i] == g.cells[base + i];
             if (!same) continue;
@@ -509,19 +516,22 @@ std::vector<RenderedGroup> Renderer::render(const std::vector<StoredRow>& rows, 
             g.cells.resize(base);
             continue;
         }
-        idx.emplace(h, g.counters.size());
-        bins[last_group].push_back(bin_s);
+        idx.slots[slot] = static_cast<std::uint32_t>(g.counters.size() + 1);
+        idx.hashes.push_back(h);
+        idx.bins.push_back(bin_s);
         g.counters.push_back(Counters{r.row.rec.packets, r.row.rec.bytes, r.row.rec.flows, r.row.rec.tcp_flags});
     }
     const std::string updated = format_stamp(updated_s);
     std::uint64_t stamp_bin = ~0ull;
     std::string stamp;
-    for (std::size_t gi = 0; gi < groups.size(); ++gi) {
-        auto& g = groups[gi];
+    groups_.resize(used);
+    index_.resize(used);
+    for (std::size_t gi = 0; gi < used; ++gi) {
+        auto& g = groups_[gi];
         for (std::size_t row = 0; row < g.rows(); ++row) {
             const Counters& c = g.counters[row];
-            if (ins_col < ncols && bins[gi][row] != stamp_bin) {
-                stamp_bin = bins[gi][row];
+            if (ins_col < ncols && index_[gi].bins[row] != stamp_bin) {
+                stamp_bin = index_[gi].bins[row];
                 stamp = format_stamp(stamp_bin);
             }
             for (std::size_t i = 0; i < ncols; ++i) {
@@ -538,7 +548,7 @@ std::vector<RenderedGroup> Renderer::render(const std::vector<StoredRow>& rows, 
             }
         }
     }
-    return groups;
+    return groups_;
 }
 
 } // namespace flowacct::sql

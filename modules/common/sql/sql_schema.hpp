@@ -113,15 +113,28 @@ struct RenderedGroup {
 class Renderer {
 public:
     Renderer(Dialect dialect, const Schema& schema, const TableName& table);
-    /// Groups and renders `rows`; `updated_s` is the stamp_updated of this write.
-    std::vector<RenderedGroup> render(const std::vector<StoredRow>& rows, std::uint64_t updated_s);
+    /// Groups and renders `rows`; `updated_s` is the stamp_updated of this write. The groups
+    /// stay valid until the next call, which reuses their memory (a batch of 65 536 rows
+    /// renders into tens of MB: taking fresh pages for each batch cost more than filling them).
+    const std::vector<RenderedGroup>& render(const std::vector<StoredRow>& rows, std::uint64_t updated_s);
 
 private:
     void render_cell(const Column& c, const StoredRow& r, std::string& out) const;
 
+    // Per group, an open-addressing table of its rows by key hash (row + 1; 0 is empty), at most
+    // half full; a hash collision between different keys is resolved by comparing the key cells,
+    // so it can only cost time, never merge two keys.
+    struct Index {
+        std::vector<std::uint32_t> slots;
+        std::vector<std::uint64_t> hashes; // per row
+        std::vector<std::uint64_t> bins;   // per row: bin start (seconds)
+    };
+
     Dialect dialect_;
     const Schema& schema_;
     const TableName& table_;
+    std::vector<RenderedGroup> groups_; // the last call's result; [0, used) are valid
+    std::vector<Index> index_;          // parallel to groups_
 };
 
 /// Replaces bytes outside printable ASCII with '?' and cuts at `max_len`: a class or label name
