@@ -74,19 +74,35 @@ public:
             out += "{\"event_type\": \"purge\"";
             for (const auto& p : sdk::kPrimitives) {
                 if (!sdk::has_primitive(rows.primitives, p.id)) continue;
-                std::string v = sdk::format_primitive(r, p.id, names, options_);
                 out += ", \"";
                 out += p.column;
                 out += "\": ";
-                if (sdk::primitive_is_numeric(p.id)) out += v;
-                else json_string(out, v);
+                if (sdk::primitive_is_numeric(p.id)) {
+                    sdk::append_primitive(out, r, p.id, names, options_);
+                } else {
+                    out.push_back('"');
+                    const std::size_t at = out.size();
+                    sdk::append_primitive(out, r, p.id, names, options_);
+                    escape_from(out, at);
+                    out.push_back('"');
+                }
             }
             if (rows.history_s) {
-                out += ", \"stamp_inserted\": \"" + format_stamp(row.stamp_inserted_us) + "\"";
-                out += ", \"stamp_updated\": \"" + format_stamp(row.stamp_updated_us) + "\"";
+                out += ", \"stamp_inserted\": \"";
+                out += stamps_[0].text(row.stamp_inserted_us);
+                out += "\", \"stamp_updated\": \"";
+                out += stamps_[1].text(row.stamp_updated_us);
+                out += '"';
             }
-            if (flows) out += ", \"flows\": " + std::to_string(r.flows);
-            out += ", \"packets\": " + std::to_string(r.packets) + ", \"bytes\": " + std::to_string(r.bytes) + "}\n";
+            if (flows) {
+                out += ", \"flows\": ";
+                sdk::append_number(out, r.flows);
+            }
+            out += ", \"packets\": ";
+            sdk::append_number(out, r.packets);
+            out += ", \"bytes\": ";
+            sdk::append_number(out, r.bytes);
+            out += "}\n";
             return;
         }
         bool first = true;
@@ -96,7 +112,9 @@ public:
                 if (!first) out += sep_;
                 sdk::append_primitive(out, r, p.id, names, options_);
             } else {
-                pad(out, sdk::format_primitive(r, p.id, names, options_), width(p), gap(p));
+                const std::size_t at = out.size();
+                sdk::append_primitive(out, r, p.id, names, options_);
+                pad_from(out, at, width(p), gap(p));
             }
             first = false;
         }
@@ -111,9 +129,16 @@ public:
             sdk::append_number(out, r.bytes);
             out += '\n';
         } else {
-            pad(out, std::to_string(r.packets), 20, 2);
-            if (flows) pad(out, std::to_string(r.flows), 20, 2);
-            out += std::to_string(r.bytes) + "\n";
+            std::size_t at = out.size();
+            sdk::append_number(out, r.packets);
+            pad_from(out, at, 20, 2);
+            if (flows) {
+                at = out.size();
+                sdk::append_number(out, r.flows);
+                pad_from(out, at, 20, 2);
+            }
+            sdk::append_number(out, r.bytes);
+            out += '\n';
         }
     }
 
@@ -126,18 +151,44 @@ private:
     static std::size_t gap(const sdk::PrimitiveInfo& p) { return p.id == FA_P_SAMPLING_RATE ? 1 : 2; }
     static void pad(std::string& out, const std::string& v, std::size_t w, std::size_t gap) {
         out += v;
-        if (v.size() < w) out.append(w - v.size(), ' ');
+        pad_from(out, out.size() - v.size(), w, gap);
+    }
+    // Pads the value written from `at` to the end of `out`.
+    static void pad_from(std::string& out, std::size_t at, std::size_t w, std::size_t gap) {
+        const std::size_t n = out.size() - at;
+        if (n < w) out.append(w - n, ' ');
         out.append(gap, ' ');
     }
-    static void json_string(std::string& out, const std::string& v) {
-        out.push_back('"');
-        out += sdk::json_escape(v);
-        out.push_back('"');
+    // Escapes for JSON what was written from `at` on (names from maps and classifiers may hold
+    // quotes or control characters; addresses and numbers never do).
+    static void escape_from(std::string& out, std::size_t at) {
+        for (std::size_t i = at; i < out.size(); ++i) {
+            const unsigned char c = static_cast<unsigned char>(out[i]);
+            if (c == '"' || c == '\\' || c < 0x20) {
+                const std::string raw = out.substr(at);
+                out.resize(at);
+                out += sdk::json_escape(raw);
+                return;
+            }
+        }
     }
+    // The rows of a purge share their stamps: each is formatted (localtime_r, strftime) once.
+    struct StampCache {
+        std::uint64_t us = ~0ull;
+        std::string str;
+        const std::string& text(std::uint64_t t) {
+            if (t != us) {
+                us = t;
+                str = format_stamp(t);
+            }
+            return str;
+        }
+    };
 
     Format format_;
     std::string sep_;
     sdk::FormatOptions options_;
+    mutable StampCache stamps_[2]; // stamp_inserted, stamp_updated
 };
 
 } // namespace flowacct::print
