@@ -7,8 +7,7 @@
 // ... WHERE NOT EXISTS adds the new ones, so any table works, with or without a primary key.
 // The first write of a bin into a table whose key leads with stamp_inserted (the etc/sql
 // scripts') skips the staging: its rows are all new. With sql_dont_try_update rows go straight
-// into the table. The writer thread, backlog and
-// journal come from SqlOutput.
+// into the table. The writer thread, backlog and journal come from SqlOutput.
 #include <algorithm> // std::find
 #include <cstring>  // std::strncmp
 #include <map>      // std::map
