@@ -136,8 +136,7 @@ inline void case_dont_try_update(ServerDb& db) {
     std::stringstream ss;
     ss << in.rdbuf();
     std::string ddl = ss.str();
-    auto pk = ddl.find(",\n    PRIMARY KEY");
-    ddl.replace(pk, ddl.find("\n)", pk) - pk, "");
+    ddl = without_primary_key(ddl);
     std::string from = "CREATE TABLE IF NOT EXISTS " + db.q("acct_v9");
     ddl.replace(ddl.find(from), from.size(), "CREATE TABLE " + db.q(t));
     db.exec(ddl);

@@ -124,6 +124,17 @@ private:
     const fa_output_ops* ops_ = nullptr;
 };
 
+/// `ddl` (a CREATE TABLE from etc/sql or create_table_sql) without its primary key, as an
+/// insert-only site has it; SQLite's WITHOUT ROWID needs the key, so it goes too.
+inline std::string without_primary_key(std::string ddl) {
+    const auto pk = ddl.find(",\n    PRIMARY KEY");
+    REQUIRE(pk != std::string::npos);
+    ddl.erase(pk, ddl.find("\n)", pk) - pk);
+    const std::string rowid = " WITHOUT ROWID";
+    if (auto at = ddl.find(rowid); at != std::string::npos) ddl.erase(at, rowid.size());
+    return ddl;
+}
+
 inline bool require_sql() { return std::getenv("FLOWACCT_REQUIRE_SQL") != nullptr; }
 
 inline std::string env_or(const char* name, const char* fallback) {

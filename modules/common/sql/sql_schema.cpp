@@ -268,6 +268,9 @@ std::string create_table_sql(Dialect d, const Schema& s, const std::string& tabl
     std::string pk;
     for (std::size_t i : primary_key_order(d, s)) pk += (pk.empty() ? "" : ", ") + quote_ident(d, s.columns[i].name);
     out += "    PRIMARY KEY (" + pk + ")\n)";
+    // SQLite keeps the rows in the key's own b-tree instead of a rowid table plus an index that
+    // repeats the key columns: a file two fifths smaller, one tree to search and write.
+    if (d == Dialect::Sqlite) out += " WITHOUT ROWID";
     // Rows of a bin are updated at every refresh: free room in each page lets PostgreSQL update
     // them in place (HOT) instead of adding an entry to the wide primary key per update.
     if (d == Dialect::Pgsql) out += " WITH (fillfactor = 70)";
