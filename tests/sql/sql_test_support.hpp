@@ -125,13 +125,11 @@ private:
 };
 
 /// `ddl` (a CREATE TABLE from etc/sql or create_table_sql) without its primary key, as an
-/// insert-only site has it; SQLite's WITHOUT ROWID needs the key, so it goes too.
+/// insert-only site has it.
 inline std::string without_primary_key(std::string ddl) {
     const auto pk = ddl.find(",\n    PRIMARY KEY");
     REQUIRE(pk != std::string::npos);
     ddl.erase(pk, ddl.find("\n)", pk) - pk);
-    const std::string rowid = " WITHOUT ROWID";
-    if (auto at = ddl.find(rowid); at != std::string::npos) ddl.erase(at, rowid.size());
     return ddl;
 }
 

@@ -14,4 +14,4 @@ CREATE TABLE IF NOT EXISTS "acct" (
     "stamp_inserted" DATETIME NOT NULL,
     "stamp_updated" DATETIME,
     PRIMARY KEY ("stamp_inserted", "mac_src", "mac_dst", "ip_src", "ip_dst", "src_port", "dst_port", "ip_proto")
-) WITHOUT ROWID;
+);

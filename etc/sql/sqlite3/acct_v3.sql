@@ -17,4 +17,4 @@ CREATE TABLE IF NOT EXISTS "acct_v3" (
     "stamp_inserted" DATETIME NOT NULL,
     "stamp_updated" DATETIME,
     PRIMARY KEY ("stamp_inserted", "agent_id", "mac_src", "mac_dst", "vlan", "ip_src", "ip_dst", "src_port", "dst_port", "ip_proto", "tos")
-) WITHOUT ROWID;
+);

@@ -21,4 +21,4 @@ CREATE TABLE IF NOT EXISTS "acct_v6" (
     "stamp_inserted" DATETIME NOT NULL,
     "stamp_updated" DATETIME,
     PRIMARY KEY ("stamp_inserted", "agent_id", "class_id", "mac_src", "mac_dst", "vlan", "as_src", "as_dst", "ip_src", "ip_dst", "src_port", "dst_port", "ip_proto", "tos")
-) WITHOUT ROWID;
+);

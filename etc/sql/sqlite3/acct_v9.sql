@@ -22,4 +22,4 @@ CREATE TABLE IF NOT EXISTS "acct_v9" (
     "stamp_inserted" DATETIME NOT NULL,
     "stamp_updated" DATETIME,
     PRIMARY KEY ("stamp_inserted", "tag", "class_id", "mac_src", "mac_dst", "vlan", "as_src", "as_dst", "ip_src", "ip_dst", "port_src", "port_dst", "ip_proto", "tos")
-) WITHOUT ROWID;
+);

