@@ -22,9 +22,9 @@ constexpr Field kV6Fields[] = {{27, 16}, {28, 16}, {62, 16}, {7, 2},  {11, 2}, {
                                {6, 1},   {29, 1},  {30, 1},  {10, 4}, {14, 4}, {16, 4}, {17, 4},
                                {58, 2},  {56, 6},  {80, 6},  {1, 8},  {2, 8}};
 // Lean templates: flows that carry no routing data (interfaces, ASes, masks and next hop all
-// zero, as a capture's flows are) and whose counters fit 32 bits (reduced-size encoding, RFC
-// 7011 section 6.2; the flow cache closes a flow before its counters pass 32 bits): 35 % fewer bytes a
-// flow, hence fewer datagrams.
+// zero, as a capture's flows are) and whose counters fit 32 bits (reduced-size encoding, RFC 7011
+// section 6.2; the flow cache closes a flow before its counters pass 32 bits): 35 % fewer bytes
+// a flow, hence fewer datagrams.
 constexpr Field kV4LeanFields[] = {{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {5, 1}, {6, 1}, {58, 2}, {56, 6}, {80, 6}, {1, 4}, {2, 4}};
 constexpr Field kV6LeanFields[] = {{27, 16}, {28, 16}, {7, 2}, {11, 2}, {4, 1}, {5, 1}, {6, 1}, {58, 2}, {56, 6}, {80, 6}, {1, 4}, {2, 4}};
 constexpr Field kV9Tail[] = {{22, 4}, {21, 4}, {48, 2}};
@@ -44,7 +44,7 @@ static_assert(sizeof kV6Fields / sizeof kV6Fields[0] == kNf, "both templates hav
 constexpr std::size_t kNl = sizeof kV4LeanFields / sizeof kV4LeanFields[0];
 static_assert(sizeof kV6LeanFields / sizeof kV6LeanFields[0] == kNl, "both lean templates have the same shape");
 
-// The data templates, in the order they are announced.
+// The data templates, in the order they are announced: [lean * 2 + v6].
 struct Shape {
     std::uint16_t id;
     const Field* fields;
@@ -56,6 +56,13 @@ bool all_zero(const std::uint8_t* p, std::size_t n) {
     std::uint8_t any = 0;
     for (std::size_t i = 0; i < n; ++i) any |= p[i];
     return any == 0;
+}
+
+// Whether `f` fits a lean template (see kV4LeanFields).
+bool fits_lean(const fa_record& f, bool v6) {
+    return f.in_iface == 0 && f.out_iface == 0 && f.src_as == 0 && f.dst_as == 0 && f.src_mask == 0 && f.dst_mask == 0 &&
+           f.packets <= 0xffffffffull && f.bytes <= 0xffffffffull &&
+           (v6 ? all_zero(f.nexthop, 16) : all_zero(f.nexthop + 12, 4));
 }
 
 std::uint32_t clamp32(std::uint64_t v) { return v > 0xffffffffull ? 0xffffffffu : static_cast<std::uint32_t>(v); }
@@ -86,7 +93,7 @@ void NetflowEncoder::begin(std::uint64_t now_us) {
     w_.reset();
     open_ = true;
     records_ = data_records_ = 0;
-    set_kind_ = kNone;
+    set_id_ = 0;
     export_us_ = now_us;
     const std::size_t header = cfg_.version == 5 ? kV5Header : cfg_.version == 9 ? kV9Header : kIpfixHeader;
     w_.zeros(header); // filled by flush()
@@ -98,11 +105,11 @@ void NetflowEncoder::begin(std::uint64_t now_us) {
 }
 
 void NetflowEncoder::close_set() {
-    if (set_kind_ == kNone) return;
+    if (set_id_ == 0) return;
     if (cfg_.version == 9)
         while ((w_.size() - set_start_) % 4) w_.u8(0); // RFC 3954: flowsets end on 32 bits
     w_.patch16(set_start_ + 2, static_cast<std::uint16_t>(w_.size() - set_start_));
-    set_kind_ = kNone;
+    set_id_ = 0;
 }
 
 void NetflowEncoder::write_templates() {
@@ -207,24 +214,22 @@ bool NetflowEncoder::add(const fa_record& f, std::uint64_t now_us) {
             templates_due_ = true;
         }
         if (!open_) begin(now_us);
-        const bool lean = f.in_iface == 0 && f.out_iface == 0 && f.src_as == 0 && f.dst_as == 0 && f.src_mask == 0 &&
-                          f.dst_mask == 0 && f.packets <= 0xffffffffull && f.bytes <= 0xffffffffull &&
-                          (v6 ? all_zero(f.nexthop, 16) : all_zero(f.nexthop + 12, 4));
-        const SetKind want = lean ? (v6 ? kV6Lean : kV4Lean) : (v6 ? kV6 : kV4);
-        const Field* fields = lean ? (v6 ? kV6LeanFields : kV4LeanFields) : (v6 ? kV6Fields : kV4Fields);
-        const std::size_t rec = record_len(fields, lean ? kNl : kNf, cfg_.version == 9 ? kV9Tail : kIpfixTail);
-        std::size_t need = rec + (set_kind_ == want ? 0 : 4 + 3);
+        const bool lean = fits_lean(f, v6);
+        const Shape& shape = kShapes[(lean ? 2 : 0) + (v6 ? 1 : 0)];
+        const std::uint16_t want = shape.id;
+        const std::size_t rec = record_len(shape.fields, shape.n, cfg_.version == 9 ? kV9Tail : kIpfixTail);
+        std::size_t need = rec + (set_id_ == want ? 0 : 4 + 3);
         if (cfg_.version == 9) need += 3; // padding when the set is closed
         if (w_.room() < need) {
             flush(now_us);
             begin(now_us);
         }
-        if (set_kind_ != want) {
+        if (set_id_ != want) {
             close_set();
             set_start_ = w_.size();
             w_.u16(want);
             w_.u16(0);
-            set_kind_ = want;
+            set_id_ = want;
         }
         write_record(f, v6, lean, sampler);
         ++data_records_;

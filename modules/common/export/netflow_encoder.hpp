@@ -57,7 +57,6 @@ public:
 
 private:
     static constexpr std::size_t kMaxRates = 64;
-    enum SetKind : std::uint16_t { kNone = 0, kV4 = 256, kV6 = 257, kV4Lean = 259, kV6Lean = 260 };
 
     std::uint16_t sampler_for(std::uint32_t rate, bool& is_new);
     void begin(std::uint64_t now_us);
@@ -73,7 +72,7 @@ private:
     WireWriter w_;
     bool open_ = false;
     std::size_t set_start_ = 0;
-    SetKind set_kind_ = kNone;
+    std::uint16_t set_id_ = 0;        // template id of the open data set, 0 when none is open
     std::uint32_t records_ = 0;       // records in this datagram (v9: templates included)
     std::uint32_t data_records_ = 0;  // data records in this datagram (IPFIX sequence)
     std::uint32_t v5_rate_ = 0;
