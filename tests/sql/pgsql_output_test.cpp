@@ -55,6 +55,14 @@ private:
     PGconn* conn_ = nullptr;
 };
 
+// A fresh acct_v9 table from the etc/sql script, stamps in UTC.
+std::string new_v9_table(PgDb& db) {
+    pin_utc();
+    const std::string t = unique_table("acct_v9");
+    db.create_from_script(9, t);
+    return t;
+}
+
 } // namespace
 
 TEST_CASE("pgsql: the etc/sql scripts create every table version") {
@@ -140,10 +148,8 @@ TEST_CASE("pgsql: three hundred refused rows in one batch are each isolated and 
 TEST_CASE("pgsql: a new bin's row written meanwhile by a writer that takes no lock is merged, not refused") {
     PgDb db;
     if (!server_up(db)) return;
-    pin_utc();
     TempDir dir;
-    const std::string t = unique_table("acct_v9");
-    db.create_from_script(9, t);
+    const std::string t = new_v9_table(db);
     // The race, made certain: as the first row of the new bin goes in, a row with the same key
     // goes in first (once: a sequence is not rolled back with the transaction's savepoint).
     db.exec("CREATE SEQUENCE " + t + "_once");
@@ -169,10 +175,8 @@ TEST_CASE("pgsql: a new bin's row written meanwhile by a writer that takes no lo
 TEST_CASE("pgsql: a purge larger than one transaction writes its new bin straight in and its totals exactly") {
     PgDb db;
     if (!server_up(db)) return;
-    pin_utc();
     TempDir dir;
-    const std::string t = unique_table("acct_v9");
-    db.create_from_script(9, t);
+    const std::string t = new_v9_table(db);
     std::vector<fa_row> rows;
     for (std::uint32_t i = 0; i < 150000; ++i) rows.push_back(make_row(i, i % 7, 600, 1 + i % 3, 100));
     {
