@@ -11,7 +11,9 @@ namespace {
 
 using namespace flowacct;
 
-constexpr std::size_t kMaxRows = 16384; // ask for a purge beyond this, so memory stays bounded
+// Ask for a purge beyond this: memory stays bounded, and the rows (about 250 KB) are still in
+// the core's cache when the output reads them (16 384 rows, 4 MB, were not: 5 % of an nfprobe run).
+constexpr std::size_t kMaxRows = 1024;
 
 class Passthrough final : public sdk::Aggregator {
 public:

@@ -4,6 +4,7 @@
 #include <cstdint>  // std::uint64_t
 #include <stdexcept> // std::runtime_error
 #include <string>   // std::string
+#include <vector>   // std::vector
 
 #include <flowacct/sdk/export.hpp> // FLOWACCT_MODULE
 #include <flowacct/sdk/module.hpp> // sdk::Output, sdk::Context, sdk::Error
@@ -67,9 +68,12 @@ public:
                 encoder_.add(r, clock_us_);
                 ++reexported_;
             } else {
-                cache_.add(r, *this);
+                packets_.push_back(&r);
             }
         }
+        cache_.add(packets_.data(), packets_.size(), *this);
+        packets_.clear();
+        count(sender_.send_queued());
     }
 
     // Pipeline thread, every purge: expire due flows and send what is pending (latency ~ refresh).
@@ -81,12 +85,14 @@ public:
         }
         if (clock_us_) cache_.expire(clock_us_, false, *this);
         encoder_.flush(clock_us_ ? clock_us_ : ctx_.wall_us());
+        count(sender_.send_queued());
         publish();
     }
 
     void flush() override {
         cache_.expire(clock_us_, true, *this);
         encoder_.flush(clock_us_ ? clock_us_ : ctx_.wall_us());
+        count(sender_.send_queued());
         publish();
     }
 
@@ -143,9 +149,10 @@ private:
         }
     }
 
-    void datagram(const std::uint8_t* data, std::size_t len) override {
-        if (sender_.send(data, len)) sdk::Context::add(c_datagrams_);
-        else sdk::Context::add(c_send_drops_);
+    void datagram(const std::uint8_t* data, std::size_t len) override { count(sender_.queue(data, len)); }
+    void count(const UdpSender::Sent& s) {
+        if (s.datagrams) sdk::Context::add(c_datagrams_, s.datagrams);
+        if (s.dropped) sdk::Context::add(c_send_drops_, s.dropped);
     }
     void flow(const fa_record& f) override { encoder_.add(f, clock_us_); }
 
@@ -162,6 +169,7 @@ private:
     sdk::Context ctx_;
     int version_ = 10;
     FlowCache cache_;
+    std::vector<const fa_record*> packets_; // this write's packet records, for the cache
     NetflowEncoder encoder_;
     UdpSender sender_;
     std::uint64_t clock_us_ = 0;      // cache time: the latest record time, then monotonic progress

@@ -3,7 +3,7 @@
 // checked by decoding their datagrams with flowacct's own collector decoders.
 #include <doctest/doctest.h> // TEST_CASE, CHECK
 
-#include <algorithm> // std::max
+#include <algorithm> // std::max, std::min
 #include <cstring>  // std::memcpy
 #include <map>      // std::map
 #include <string>   // std::string
@@ -170,6 +170,37 @@ TEST_CASE("a full cache exports its least recently seen flow first and never hol
     std::uint64_t packets = 0;
     for (const auto& f : out.flows) packets += f.packets;
     CHECK(packets == 5);
+}
+
+TEST_CASE("packets added as a batch give the flows, in the order, of packets added one by one") {
+    // More flows than the cache holds, flows repeating within the batch's look-ahead and beyond
+    // it, TCP flags that end flows: every eviction and merge must happen as without the batch.
+    std::vector<fa_record> packets;
+    std::uint32_t x = 12345;
+    for (int i = 0; i < 3000; ++i) {
+        x = x * 1103515245u + 12345u;
+        const auto flow = static_cast<std::uint8_t>((x >> 16) % 200);
+        const std::uint8_t flags = (x >> 8) % 50 == 0 ? 0x01 : 0x10;
+        packets.push_back(packet4(flow, static_cast<std::uint16_t>(1000 + flow % 7), flow % 3 ? 6 : 17,
+                                  kT0 + static_cast<std::uint64_t>(i) * 1000, 40 + i % 100, flags));
+        if (i % 97 == 0) packets.push_back(packets.back()); // the same flow twice in a row
+    }
+    Timeouts t;
+    FlowCache one(t, 64), batched(t, 64);
+    Collect a, b;
+    for (const auto& p : packets) one.add(p, a);
+    std::vector<const fa_record*> ptrs;
+    for (const auto& p : packets) ptrs.push_back(&p);
+    for (std::size_t at = 0; at < ptrs.size(); at += 300)
+        batched.add(ptrs.data() + at, std::min<std::size_t>(300, ptrs.size() - at), b);
+    one.expire(0, true, a);
+    batched.expire(0, true, b);
+    CHECK(one.stats().forced > 1000);
+    REQUIRE(a.flows.size() == b.flows.size());
+    for (std::size_t i = 0; i < a.flows.size(); ++i) {
+        CAPTURE(i);
+        CHECK(std::memcmp(&a.flows[i], &b.flows[i], sizeof(fa_record)) == 0);
+    }
 }
 
 TEST_CASE("maxlife exports a flow that is still active, and the next packets start a new flow") {

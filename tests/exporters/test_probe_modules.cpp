@@ -27,10 +27,10 @@ namespace {
 constexpr std::uint64_t kSec = 1000000;
 constexpr std::uint64_t kT0 = 1700000000ull * kSec;
 
-/// A UDP socket on loopback, port chosen by the kernel.
+/// A UDP socket on loopback, on `port` or one the kernel chooses.
 class Receiver {
 public:
-    explicit Receiver(bool v6 = false) {
+    explicit Receiver(bool v6 = false, std::uint16_t port = 0) {
         fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
         int big = 8 << 20;
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
@@ -40,11 +40,13 @@ public:
             auto* s = reinterpret_cast<sockaddr_in6*>(&a);
             s->sin6_family = AF_INET6;
             s->sin6_addr = in6addr_loopback;
+            s->sin6_port = htons(port);
             len = sizeof *s;
         } else {
             auto* s = reinterpret_cast<sockaddr_in*>(&a);
             s->sin_family = AF_INET;
             s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            s->sin_port = htons(port);
             len = sizeof *s;
         }
         ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len);
@@ -66,6 +68,7 @@ public:
         }
         return out;
     }
+    std::uint16_t port() const { return port_; }
     std::string address;
 
 private:
@@ -274,6 +277,41 @@ TEST_CASE("nfprobe_maxflows bounds the cache: the oldest flows are exported earl
     ops->flush(inst.get());
     MapCounters c;
     CHECK(decode_netflow(rx.drain(), c).size() == 5);
+}
+
+TEST_CASE("nfprobe loses no datagram to a receiver that starts listening after the exporter started sending") {
+    // While nobody listens, the kernel answers with ICMP port unreachable, which the exporter's
+    // socket reports on a later send: that send must still go out once the receiver is there.
+    std::uint16_t port;
+    std::string address;
+    {
+        Receiver gone;
+        port = gone.port();
+        address = gone.address;
+    }
+    FakeHost host({{"nfprobe_receiver", address}, {"nfprobe_version", "5"}, {"nfprobe_maxflows", "10"}});
+    Instance inst(nfprobe(), host);
+    REQUIRE(inst);
+    auto* ops = inst.ops<fa_output_ops>();
+    auto send = [&](int first, int n) {
+        Rows rows;
+        for (int i = first; i < first + n; ++i)
+            rows.add(packet(static_cast<std::uint8_t>(i), static_cast<std::uint16_t>(i), 17, kT0 + i, 100));
+        fa_row_batch b = rows.batch();
+        ops->write(inst.get(), &b);
+        ops->tick(inst.get(), host.api()->monotonic_us(host.api()->ctx));
+    };
+    send(0, 31); // 21 flows forced out: one datagram, to nobody (its ICMP error is now pending)
+    CHECK(host.counter("flows_exported") == 21);
+    CHECK(host.counter("datagrams_sent") == 1);
+    Receiver rx(false, port);
+    send(40, 100);
+    ops->flush(inst.get());
+    MapCounters c;
+    const auto flows = decode_netflow(rx.drain(), c);
+    CHECK(host.counter("flows_exported") == 131);
+    CHECK(flows.size() == 110);
+    CHECK(host.counter("send_drops") == 0);
 }
 
 TEST_CASE("sfprobe at sampling rate 1 sends one flow sample per packet and the collector decodes the same totals") {

@@ -3,7 +3,7 @@
 #include "flow_cache.hpp"
 
 #include <charconv>  // std::from_chars
-#include <cstring>   // std::memcpy, std::memcmp, std::memset
+#include <cstring>   // std::memcpy
 
 namespace flowacct::exporter {
 
@@ -61,29 +61,20 @@ FlowCache::FlowCache(const Timeouts& timeouts, std::size_t max_flows)
     links_.reserve(entries_.capacity());
 }
 
-void FlowCache::make_key(const fa_record& r, Key& k) {
-    std::memset(&k, 0, sizeof k);
-    std::memcpy(k.src, r.src_ip, 16);
-    std::memcpy(k.dst, r.dst_ip, 16);
-    k.in_iface = r.in_iface;
-    k.out_iface = r.out_iface;
-    k.src_port = r.src_port;
-    k.dst_port = r.dst_port;
-    k.vlan = r.vlan;
-    k.proto = r.proto;
-    k.tos = r.tos;
-    k.ip_version = r.ip_version;
-}
-
-std::uint64_t FlowCache::hash_key(const Key& k) {
-    std::uint64_t w[7];
-    std::memcpy(w, &k, sizeof w);
+void FlowCache::probe(const fa_record& r, Probe& out) {
+    Key& k = out.key;
+    std::memcpy(k.w, r.src_ip, 16);
+    std::memcpy(k.w + 2, r.dst_ip, 16);
+    k.w[4] = std::uint64_t{r.in_iface} | std::uint64_t{r.out_iface} << 32;
+    k.w[5] = std::uint64_t{r.src_port} | std::uint64_t{r.dst_port} << 16 | std::uint64_t{r.vlan} << 32 |
+             std::uint64_t{r.proto} << 48 | std::uint64_t{r.tos} << 56;
+    k.w[6] = r.ip_version;
     std::uint64_t h = 0x9e3779b97f4a7c15ull;
-    for (std::uint64_t x : w) {
+    for (std::uint64_t x : k.w) {
         h ^= x * 0xff51afd7ed558ccdull;
         h = (h << 31 | h >> 33) * 0xc4ceb9fe1a85ec53ull;
     }
-    return h ^ (h >> 29);
+    out.hash = h ^ (h >> 29);
 }
 
 std::uint64_t FlowCache::idle_limit_us(const Entry& e) const {
@@ -123,13 +114,31 @@ void FlowCache::release(std::uint32_t i) {
     --live_;
 }
 
-void FlowCache::add(const fa_record& p, FlowSink& sink) {
-    Key k;
-    make_key(p, k);
-    const std::uint64_t h = hash_key(k);
+void FlowCache::add(const fa_record* const* packets, std::size_t n, FlowSink& sink) {
+    // A ring of the next packets' probes; each bucket is prefetched kAhead packets early.
+    constexpr std::size_t kAhead = 8;
+    Probe ring[kAhead];
+    const std::size_t primed = n < kAhead ? n : kAhead;
+    for (std::size_t j = 0; j < primed; ++j) {
+        probe(*packets[j], ring[j]);
+        __builtin_prefetch(&buckets_[ring[j].hash & mask_]);
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+        Probe& pr = ring[j % kAhead];
+        add_one(*packets[j], pr, sink);
+        if (j + kAhead < n) {
+            probe(*packets[j + kAhead], pr);
+            __builtin_prefetch(&buckets_[pr.hash & mask_]);
+        }
+    }
+}
+
+void FlowCache::add_one(const fa_record& p, const Probe& pr, FlowSink& sink) {
+    const Key& k = pr.key;
+    const std::uint64_t h = pr.hash;
     std::uint32_t i = buckets_[h & mask_];
     while (i != kNil) {
-        if (links_[i].hash == h && std::memcmp(&entries_[i].key, &k, sizeof k) == 0) break;
+        if (links_[i].hash == h && entries_[i].key == k) break;
         i = links_[i].chain;
     }
     if (i != kNil) {

@@ -61,7 +61,15 @@ public:
     /// recently seen flow is handed to `sink` first (counted as forced). Recency is kept the CLOCK
     /// way: a hit only marks its own entry; eviction gives marked entries a second chance, so the
     /// flow evicted is one not seen since it last went round the queue.
-    void add(const fa_record& packet, FlowSink& sink);
+    void add(const fa_record& packet, FlowSink& sink) {
+        const fa_record* one = &packet;
+        add(&one, 1, sink);
+    }
+
+    /// The same for `n` packets in order. Each packet's bucket is fetched from memory a few
+    /// packets ahead of its turn: with more flows than the caches hold, a lookup is a wait for
+    /// memory, and several waits overlap this way.
+    void add(const fa_record* const* packets, std::size_t n, FlowSink& sink);
 
     /// Hands to `sink` the flows due at `now_us`. Scans at most once per expint unless `force`,
     /// which exports every flow (shutdown). Returns the number of flows exported.
@@ -72,20 +80,20 @@ public:
     const Timeouts& timeouts() const { return timeouts_; }
 
 private:
+    // Seven words: the addresses, then the interfaces, then ports, VLAN, protocol and ToS,
+    // then the IP version. Built in registers word by word: a key stored field by field and read
+    // back as words made every read wait for the stores to retire.
     struct Key {
-        std::uint8_t src[16];
-        std::uint8_t dst[16];
-        std::uint32_t in_iface;
-        std::uint32_t out_iface;
-        std::uint16_t src_port;
-        std::uint16_t dst_port;
-        std::uint16_t vlan;
-        std::uint8_t proto;
-        std::uint8_t tos;
-        std::uint8_t ip_version;
-        std::uint8_t pad[7];
+        std::uint64_t w[7];
+        bool operator==(const Key& o) const {
+            return ((w[0] ^ o.w[0]) | (w[1] ^ o.w[1]) | (w[2] ^ o.w[2]) | (w[3] ^ o.w[3]) | (w[4] ^ o.w[4]) |
+                    (w[5] ^ o.w[5]) | (w[6] ^ o.w[6])) == 0;
+        }
     };
-    static_assert(sizeof(Key) == 56, "Key is hashed as 7 words");
+    struct Probe {
+        Key key;
+        std::uint64_t hash;
+    };
     static constexpr std::uint32_t kNil = 0xffffffffu;
     struct Entry {
         Key key;
@@ -103,8 +111,8 @@ private:
         bool seen;           // a packet arrived since the entry was (re)queued: second chance
     };
 
-    static void make_key(const fa_record& r, Key& k);
-    static std::uint64_t hash_key(const Key& k);
+    static void probe(const fa_record& r, Probe& out);
+    void add_one(const fa_record& packet, const Probe& pr, FlowSink& sink);
     std::uint64_t idle_limit_us(const Entry& e) const;
     void release(std::uint32_t idx);  // unlink from bucket and LRU, put on the free list
     void lru_unlink(std::uint32_t idx);

@@ -33,12 +33,12 @@ constexpr Field kIpfixTail[] = {{152, 8}, {153, 8}, {302, 2}};
 constexpr std::size_t kV5Header = 24, kV5Record = 48, kV5MaxFlows = 30;
 constexpr std::size_t kV9Header = 20, kIpfixHeader = 16;
 
-constexpr std::size_t record_len(const Field* f, std::size_t n, const Field* tail) {
+constexpr std::size_t fields_len(const Field* f, std::size_t n) {
     std::size_t s = 0;
     for (std::size_t i = 0; i < n; ++i) s += f[i].len;
-    for (std::size_t i = 0; i < 3; ++i) s += tail[i].len;
     return s;
 }
+constexpr std::size_t kV9TailLen = fields_len(kV9Tail, 3), kIpfixTailLen = fields_len(kIpfixTail, 3);
 constexpr std::size_t kNf = sizeof kV4Fields / sizeof kV4Fields[0];
 static_assert(sizeof kV6Fields / sizeof kV6Fields[0] == kNf, "both templates have the same shape");
 constexpr std::size_t kNl = sizeof kV4LeanFields / sizeof kV4LeanFields[0];
@@ -49,8 +49,12 @@ struct Shape {
     std::uint16_t id;
     const Field* fields;
     std::size_t n;
+    std::size_t len; // bytes of the fields, without the version's tail
 };
-constexpr Shape kShapes[] = {{256, kV4Fields, kNf}, {257, kV6Fields, kNf}, {259, kV4LeanFields, kNl}, {260, kV6LeanFields, kNl}};
+constexpr Shape kShapes[] = {{256, kV4Fields, kNf, fields_len(kV4Fields, kNf)},
+                             {257, kV6Fields, kNf, fields_len(kV6Fields, kNf)},
+                             {259, kV4LeanFields, kNl, fields_len(kV4LeanFields, kNl)},
+                             {260, kV6LeanFields, kNl, fields_len(kV6LeanFields, kNl)}};
 
 bool all_zero(const std::uint8_t* p, std::size_t n) {
     std::uint8_t any = 0;
@@ -217,7 +221,7 @@ bool NetflowEncoder::add(const fa_record& f, std::uint64_t now_us) {
         const bool lean = fits_lean(f, v6);
         const Shape& shape = kShapes[(lean ? 2 : 0) + (v6 ? 1 : 0)];
         const std::uint16_t want = shape.id;
-        const std::size_t rec = record_len(shape.fields, shape.n, cfg_.version == 9 ? kV9Tail : kIpfixTail);
+        const std::size_t rec = shape.len + (cfg_.version == 9 ? kV9TailLen : kIpfixTailLen);
         std::size_t need = rec + (set_id_ == want ? 0 : 4 + 3);
         if (cfg_.version == 9) need += 3; // padding when the set is closed
         if (w_.room() < need) {
@@ -231,7 +235,7 @@ bool NetflowEncoder::add(const fa_record& f, std::uint64_t now_us) {
             w_.u16(0);
             set_id_ = want;
         }
-        write_record(f, v6, lean, sampler);
+        write_record(f, v6, lean, sampler, rec);
         ++data_records_;
     }
     ++records_;
@@ -242,65 +246,73 @@ bool NetflowEncoder::add(const fa_record& f, std::uint64_t now_us) {
 }
 
 void NetflowEncoder::write_record_v5(const fa_record& f) {
-    w_.bytes(f.src_ip + 12, 4);
-    w_.bytes(f.dst_ip + 12, 4);
-    w_.bytes(f.nexthop + 12, 4);
-    w_.u16(static_cast<std::uint16_t>(f.in_iface));
-    w_.u16(static_cast<std::uint16_t>(f.out_iface));
-    w_.u32(clamp32(f.packets));
-    w_.u32(clamp32(f.bytes));
-    w_.u32(uptime_ms(f.time_start_us ? f.time_start_us : f.time_end_us));
-    w_.u32(uptime_ms(f.time_end_us));
-    w_.u16(f.src_port);
-    w_.u16(f.dst_port);
-    w_.u8(0);
-    w_.u8(f.tcp_flags);
-    w_.u8(f.proto);
-    w_.u8(f.tos);
-    w_.u16(static_cast<std::uint16_t>(f.src_as));
-    w_.u16(static_cast<std::uint16_t>(f.dst_as));
-    w_.u8(f.src_mask);
-    w_.u8(f.dst_mask);
-    w_.u16(0);
+    std::uint8_t* const first = w_.claim(kV5Record);
+    if (!first) return;
+    Cursor c{first};
+    c.bytes(f.src_ip + 12, 4);
+    c.bytes(f.dst_ip + 12, 4);
+    c.bytes(f.nexthop + 12, 4);
+    c.u16(static_cast<std::uint16_t>(f.in_iface));
+    c.u16(static_cast<std::uint16_t>(f.out_iface));
+    c.u32(clamp32(f.packets));
+    c.u32(clamp32(f.bytes));
+    c.u32(uptime_ms(f.time_start_us ? f.time_start_us : f.time_end_us));
+    c.u32(uptime_ms(f.time_end_us));
+    c.u16(f.src_port);
+    c.u16(f.dst_port);
+    c.u8(0);
+    c.u8(f.tcp_flags);
+    c.u8(f.proto);
+    c.u8(f.tos);
+    c.u16(static_cast<std::uint16_t>(f.src_as));
+    c.u16(static_cast<std::uint16_t>(f.dst_as));
+    c.u8(f.src_mask);
+    c.u8(f.dst_mask);
+    c.u16(0);
+    if (c.p != first + kV5Record) w_.fail();
 }
 
-void NetflowEncoder::write_record(const fa_record& f, bool v6, bool lean, std::uint16_t sampler) {
+void NetflowEncoder::write_record(const fa_record& f, bool v6, bool lean, std::uint16_t sampler, std::size_t rec) {
+    std::uint8_t* const first = w_.claim(rec);
+    if (!first) return;
+    Cursor c{first};
     const std::size_t at = v6 ? 0 : 12, len = v6 ? 16 : 4;
-    w_.bytes(f.src_ip + at, len);
-    w_.bytes(f.dst_ip + at, len);
-    if (!lean) w_.bytes(f.nexthop + at, len);
-    w_.u16(f.src_port);
-    w_.u16(f.dst_port);
-    w_.u8(f.proto);
-    w_.u8(f.tos);
-    w_.u8(f.tcp_flags);
+    c.bytes(f.src_ip + at, len);
+    c.bytes(f.dst_ip + at, len);
+    if (!lean) c.bytes(f.nexthop + at, len);
+    c.u16(f.src_port);
+    c.u16(f.dst_port);
+    c.u8(f.proto);
+    c.u8(f.tos);
+    c.u8(f.tcp_flags);
     if (!lean) {
-        w_.u8(f.src_mask);
-        w_.u8(f.dst_mask);
-        w_.u32(f.in_iface);
-        w_.u32(f.out_iface);
-        w_.u32(f.src_as);
-        w_.u32(f.dst_as);
+        c.u8(f.src_mask);
+        c.u8(f.dst_mask);
+        c.u32(f.in_iface);
+        c.u32(f.out_iface);
+        c.u32(f.src_as);
+        c.u32(f.dst_as);
     }
-    w_.u16(f.vlan);
-    w_.bytes(f.src_mac, 6);
-    w_.bytes(f.dst_mac, 6);
+    c.u16(f.vlan);
+    c.bytes(f.src_mac, 6);
+    c.bytes(f.dst_mac, 6);
     if (lean) {
-        w_.u32(static_cast<std::uint32_t>(f.bytes));
-        w_.u32(static_cast<std::uint32_t>(f.packets));
+        c.u32(static_cast<std::uint32_t>(f.bytes));
+        c.u32(static_cast<std::uint32_t>(f.packets));
     } else {
-        w_.u64(f.bytes);
-        w_.u64(f.packets);
+        c.u64(f.bytes);
+        c.u64(f.packets);
     }
     const std::uint64_t start = f.time_start_us ? f.time_start_us : f.time_end_us;
     if (cfg_.version == 9) {
-        w_.u32(uptime_ms(start));
-        w_.u32(uptime_ms(f.time_end_us));
+        c.u32(uptime_ms(start));
+        c.u32(uptime_ms(f.time_end_us));
     } else {
-        w_.u64(start / 1000);
-        w_.u64(f.time_end_us / 1000);
+        c.u64(start / 1000);
+        c.u64(f.time_end_us / 1000);
     }
-    w_.u16(sampler);
+    c.u16(sampler);
+    if (c.p != first + rec) w_.fail(); // the fields written are not the template's: never sent
 }
 
 void NetflowEncoder::flush(std::uint64_t now_us) {

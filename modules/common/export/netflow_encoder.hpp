@@ -63,7 +63,7 @@ private:
     void close_set();
     void write_templates();
     void write_record_v5(const fa_record& f);
-    void write_record(const fa_record& f, bool v6, bool lean, std::uint16_t sampler);
+    void write_record(const fa_record& f, bool v6, bool lean, std::uint16_t sampler, std::size_t rec);
     std::uint32_t uptime_ms(std::uint64_t t_us) const;
 
     NetflowConfig cfg_;

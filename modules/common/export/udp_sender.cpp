@@ -6,9 +6,11 @@
 #include <fcntl.h>      // fcntl, O_NONBLOCK
 #include <netdb.h>      // getaddrinfo
 #include <netinet/in.h> // sockaddr_in, sockaddr_in6
+#include <sys/uio.h>    // iovec
 #include <unistd.h>     // close
 
 #include <cerrno>     // errno
+#include <algorithm>  // std::min
 #include <cstring>    // std::memcpy, std::strerror
 #include <stdexcept>  // std::runtime_error
 
@@ -80,15 +82,62 @@ UdpSender::UdpSender(const sockaddr_storage& to, socklen_t to_len, const std::st
                                            : std::string(": not an address of the receiver's family")));
         }
     }
+    // Connected: the kernel keeps the route instead of looking it up for every datagram. A
+    // receiver that is not listening yet is no error here (UDP connect sends nothing).
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&to_), to_len_) != 0) {
+        int e = errno;
+        ::close(fd_);
+        fd_ = -1;
+        throw std::runtime_error(std::string("connect: ") + std::strerror(e));
+    }
 }
 
 UdpSender::~UdpSender() {
     if (fd_ >= 0) ::close(fd_);
 }
 
-bool UdpSender::send(const void* data, std::size_t len) {
-    ssize_t n = ::sendto(fd_, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to_), to_len_);
-    return n == static_cast<ssize_t>(len);
+UdpSender::Sent UdpSender::queue(const void* data, std::size_t len) {
+    const std::size_t at = queued_.size();
+    queued_.resize(at + len);
+    std::memcpy(queued_.data() + at, data, len);
+    spans_.emplace_back(at, len);
+    return spans_.size() >= kQueued ? send_queued() : Sent{};
+}
+
+UdpSender::Sent UdpSender::send_queued() {
+    Sent out;
+    mmsghdr msgs[kQueued];
+    iovec iov[kQueued];
+    std::size_t done = 0;
+    bool retried = false;
+    while (done < spans_.size()) {
+        const std::size_t n = std::min(spans_.size() - done, kQueued);
+        for (std::size_t i = 0; i < n; ++i) {
+            iov[i].iov_base = queued_.data() + spans_[done + i].first;
+            iov[i].iov_len = spans_[done + i].second;
+            msgs[i] = mmsghdr{};
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        const int rc = ::sendmmsg(fd_, msgs, static_cast<unsigned>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (rc > 0) {
+            for (int i = 0; i < rc; ++i) ++(msgs[i].msg_len == spans_[done + i].second ? out.datagrams : out.dropped);
+            done += static_cast<std::size_t>(rc);
+            continue;
+        }
+        // The first datagram was refused. A connected socket reports an earlier datagram's ICMP
+        // error (the receiver was not listening) on the next send, which then sends nothing:
+        // once reported, it is tried again; any other refusal is a drop.
+        if (!retried && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)) {
+            retried = true;
+            continue;
+        }
+        ++out.dropped;
+        ++done;
+    }
+    queued_.clear();
+    spans_.clear();
+    return out;
 }
 
 std::string UdpSender::local() const {

@@ -7,6 +7,8 @@
 #include <cstddef>  // std::size_t
 #include <cstdint>  // std::uint64_t
 #include <string>   // std::string
+#include <utility>  // std::pair
+#include <vector>   // std::vector
 
 namespace flowacct::exporter {
 
@@ -23,14 +25,26 @@ public:
     UdpSender(const UdpSender&) = delete;
     UdpSender& operator=(const UdpSender&) = delete;
 
-    /// Sends one datagram without blocking. Returns false when the kernel refused it (full
-    /// socket buffer, unreachable receiver): the caller counts the drop.
-    bool send(const void* data, std::size_t len);
+    struct Sent {
+        std::uint64_t datagrams = 0;
+        std::uint64_t dropped = 0;
+    };
+    /// Keeps a copy of one datagram to send with others in one system call (sendmmsg): on
+    /// loopback the call itself cost a tenth of an exporter's time. Sends the queue when it holds
+    /// kQueued datagrams; what that sent is returned.
+    Sent queue(const void* data, std::size_t len);
+    /// Sends the queued datagrams now, without blocking. A datagram the kernel refuses (full
+    /// socket buffer, unreachable receiver) is a drop: the caller counts it.
+    Sent send_queued();
     /// The local address (for logs).
     std::string local() const;
 
 private:
+    static constexpr std::size_t kQueued = 32;
+
     int fd_ = -1;
+    std::vector<std::uint8_t> queued_;                        // the queued datagrams, end to end
+    std::vector<std::pair<std::size_t, std::size_t>> spans_;  // each one's offset and length
     sockaddr_storage to_{};
     socklen_t to_len_ = 0;
 };

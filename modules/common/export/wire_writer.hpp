@@ -47,6 +47,16 @@ public:
         std::memset(buf_ + len_, 0, n);
         len_ += n;
     }
+    /// Claims the next `n` bytes for a Cursor to fill: one bounds check for a whole record.
+    /// Returns nullptr (ok() turns false) when they are not there.
+    std::uint8_t* claim(std::size_t n) {
+        if (!need(n)) return nullptr;
+        std::uint8_t* p = buf_ + len_;
+        len_ += n;
+        return p;
+    }
+    /// Marks the datagram torn (a claimed unit was not filled as it should have been).
+    void fail() { ok_ = false; }
     /// Overwrites an already written 16/32-bit field (lengths and counts known at the end).
     void patch16(std::size_t at, std::uint16_t v) {
         if (at + 2 > len_) { ok_ = false; return; }
@@ -67,6 +77,25 @@ private:
     std::size_t cap_;
     std::size_t len_ = 0;
     bool ok_ = true;
+};
+
+/// Network-order stores into bytes WireWriter::claim() handed out; no checks of its own.
+struct Cursor {
+    std::uint8_t* p;
+    void u8(std::uint8_t v) { *p++ = v; }
+    void u16(std::uint16_t v) { store(__builtin_bswap16(v)); }
+    void u32(std::uint32_t v) { store(__builtin_bswap32(v)); }
+    void u64(std::uint64_t v) { store(__builtin_bswap64(v)); }
+    void bytes(const void* src, std::size_t n) {
+        std::memcpy(p, src, n);
+        p += n;
+    }
+
+private:
+    template <class T> void store(T v) {
+        std::memcpy(p, &v, sizeof v);
+        p += sizeof v;
+    }
 };
 
 /// True when a 16-byte address is IPv4-mapped (::ffff:a.b.c.d).
