@@ -54,7 +54,7 @@ bool parse_timeouts(std::string_view text, Timeouts& out, std::string& error) {
 FlowCache::FlowCache(const Timeouts& timeouts, std::size_t max_flows)
     : timeouts_(timeouts), max_flows_(max_flows ? max_flows : 1) {
     std::size_t n = 16;
-    while (n < max_flows_ && n < (std::size_t{1} << 26)) n <<= 1;
+    while (n < 2 * max_flows_ && n < (std::size_t{1} << 26)) n <<= 1;
     buckets_.assign(n, kNil);
     mask_ = n - 1;
     entries_.reserve(max_flows_ < 65536 ? max_flows_ : 65536);

@@ -49,8 +49,9 @@ struct CacheStats {
 };
 
 /// The cache. One thread (the pipeline's); no locks. Memory: at most `max_flows` entries
-/// (grown on demand) plus a bucket array of the next power of two. Time is whatever base the
-/// caller feeds (packet timestamps, µs); it never reads a clock.
+/// (grown on demand) plus a bucket array of the power of two at or above twice that (chains
+/// stay short). Time is whatever base the caller feeds (packet timestamps, µs); it never reads
+/// a clock.
 ///
 /// Flow key: IP version, addresses, ports, protocol, ToS, VLAN, input and output interface.
 class FlowCache {
