@@ -77,20 +77,22 @@ TEST_CASE("optimized tables hold exactly the aggregated primitives") {
     CHECK(names(with_flows) == "ip_dst,packets,bytes,flows,stamp_inserted,stamp_updated");
 }
 
-TEST_CASE("the primary key leads with stamp_inserted; for PostgreSQL fixed-width columns come next") {
+TEST_CASE("the primary key leads with stamp_inserted, then addresses, ports, ASes, MACs; PostgreSQL fixed-width first") {
     const auto order = [](Dialect d, const sql::Schema& s) {
         std::string out;
         for (std::size_t i : sql::primary_key_order(d, s)) out += (out.empty() ? "" : ",") + s.columns[i].name;
         return out;
     };
     CHECK(order(Dialect::Pgsql, sql::make_schema(Dialect::Pgsql, 9, false, 0)) ==
-          "stamp_inserted,tag,mac_src,mac_dst,vlan,as_src,as_dst,port_src,port_dst,ip_proto,tos,class_id,ip_src,ip_dst");
+          "stamp_inserted,port_src,port_dst,as_src,as_dst,mac_src,mac_dst,tag,vlan,ip_proto,tos,ip_src,ip_dst,class_id");
     CHECK(order(Dialect::Mysql, sql::make_schema(Dialect::Mysql, 9, false, 0)) ==
-          "stamp_inserted,tag,class_id,mac_src,mac_dst,vlan,as_src,as_dst,ip_src,ip_dst,port_src,port_dst,ip_proto,tos");
+          "stamp_inserted,ip_src,ip_dst,port_src,port_dst,as_src,as_dst,mac_src,mac_dst,tag,class_id,vlan,ip_proto,tos");
+    CHECK(order(Dialect::Sqlite, sql::make_schema(Dialect::Sqlite, 9, false, 0)) ==
+          "stamp_inserted,ip_src,ip_dst,port_src,port_dst,as_src,as_dst,mac_src,mac_dst,tag,class_id,vlan,ip_proto,tos");
     std::uint64_t m = (1ull << FA_P_SRC_AS) | (1ull << FA_P_IN_IFACE) | (1ull << FA_P_LABEL);
     CHECK(order(Dialect::Pgsql, sql::make_schema(Dialect::Pgsql, 1, true, m)) == "stamp_inserted,as_src,iface_in,label");
     CHECK(sql::create_table_sql(Dialect::Sqlite, sql::make_schema(Dialect::Sqlite, 1, true, m), "t")
-              .find("PRIMARY KEY (\"stamp_inserted\", \"label\", \"as_src\", \"iface_in\")") != std::string::npos);
+              .find("PRIMARY KEY (\"stamp_inserted\", \"as_src\", \"label\", \"iface_in\")") != std::string::npos);
 }
 
 TEST_CASE("identifiers are validated and quoted per backend") {

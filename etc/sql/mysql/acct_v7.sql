@@ -21,5 +21,5 @@ CREATE TABLE IF NOT EXISTS `acct_v7` (
     `flows` BIGINT UNSIGNED NOT NULL DEFAULT 0,
     `stamp_inserted` DATETIME NOT NULL,
     `stamp_updated` DATETIME,
-    PRIMARY KEY (`stamp_inserted`, `agent_id`, `class_id`, `mac_src`, `mac_dst`, `vlan`, `as_src`, `as_dst`, `ip_src`, `ip_dst`, `src_port`, `dst_port`, `ip_proto`, `tos`)
+    PRIMARY KEY (`stamp_inserted`, `ip_src`, `ip_dst`, `src_port`, `dst_port`, `as_src`, `as_dst`, `mac_src`, `mac_dst`, `agent_id`, `class_id`, `vlan`, `ip_proto`, `tos`)
 );

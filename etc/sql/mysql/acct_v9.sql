@@ -21,5 +21,5 @@ CREATE TABLE IF NOT EXISTS `acct_v9` (
     `flows` BIGINT UNSIGNED NOT NULL DEFAULT 0,
     `stamp_inserted` DATETIME NOT NULL,
     `stamp_updated` DATETIME,
-    PRIMARY KEY (`stamp_inserted`, `tag`, `class_id`, `mac_src`, `mac_dst`, `vlan`, `as_src`, `as_dst`, `ip_src`, `ip_dst`, `port_src`, `port_dst`, `ip_proto`, `tos`)
+    PRIMARY KEY (`stamp_inserted`, `ip_src`, `ip_dst`, `port_src`, `port_dst`, `as_src`, `as_dst`, `mac_src`, `mac_dst`, `tag`, `class_id`, `vlan`, `ip_proto`, `tos`)
 );

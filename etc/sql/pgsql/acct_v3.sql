@@ -16,5 +16,5 @@ CREATE TABLE IF NOT EXISTS "acct_v3" (
     "bytes" BIGINT NOT NULL DEFAULT 0,
     "stamp_inserted" timestamp without time zone NOT NULL,
     "stamp_updated" timestamp without time zone,
-    PRIMARY KEY ("stamp_inserted", "agent_id", "mac_src", "mac_dst", "vlan", "port_src", "port_dst", "ip_proto", "tos", "ip_src", "ip_dst")
+    PRIMARY KEY ("stamp_inserted", "port_src", "port_dst", "mac_src", "mac_dst", "agent_id", "vlan", "ip_proto", "tos", "ip_src", "ip_dst")
 ) WITH (fillfactor = 70);

@@ -21,5 +21,5 @@ CREATE TABLE IF NOT EXISTS "acct_v7" (
     "flows" BIGINT NOT NULL DEFAULT 0,
     "stamp_inserted" timestamp without time zone NOT NULL,
     "stamp_updated" timestamp without time zone,
-    PRIMARY KEY ("stamp_inserted", "agent_id", "mac_src", "mac_dst", "vlan", "as_src", "as_dst", "port_src", "port_dst", "ip_proto", "tos", "class_id", "ip_src", "ip_dst")
+    PRIMARY KEY ("stamp_inserted", "port_src", "port_dst", "as_src", "as_dst", "mac_src", "mac_dst", "agent_id", "vlan", "ip_proto", "tos", "ip_src", "ip_dst", "class_id")
 ) WITH (fillfactor = 70);

@@ -13,5 +13,5 @@ CREATE TABLE IF NOT EXISTS "acct" (
     "bytes" BIGINT NOT NULL DEFAULT 0,
     "stamp_inserted" DATETIME NOT NULL,
     "stamp_updated" DATETIME,
-    PRIMARY KEY ("stamp_inserted", "mac_src", "mac_dst", "ip_src", "ip_dst", "src_port", "dst_port", "ip_proto")
+    PRIMARY KEY ("stamp_inserted", "ip_src", "ip_dst", "src_port", "dst_port", "mac_src", "mac_dst", "ip_proto")
 );

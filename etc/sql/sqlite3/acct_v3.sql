@@ -16,5 +16,5 @@ CREATE TABLE IF NOT EXISTS "acct_v3" (
     "bytes" BIGINT NOT NULL DEFAULT 0,
     "stamp_inserted" DATETIME NOT NULL,
     "stamp_updated" DATETIME,
-    PRIMARY KEY ("stamp_inserted", "agent_id", "mac_src", "mac_dst", "vlan", "ip_src", "ip_dst", "src_port", "dst_port", "ip_proto", "tos")
+    PRIMARY KEY ("stamp_inserted", "ip_src", "ip_dst", "src_port", "dst_port", "mac_src", "mac_dst", "agent_id", "vlan", "ip_proto", "tos")
 );

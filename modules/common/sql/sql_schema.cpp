@@ -246,14 +246,30 @@ std::vector<std::size_t> primary_key_order(Dialect d, const Schema& s) {
     std::vector<std::size_t> order;
     const std::size_t stamp = s.index_of(Field::StampInserted);
     if (stamp < s.columns.size() && s.columns[stamp].key) order.push_back(stamp);
+    // Then the columns that most often tell rows apart: a key comparison stops at the first
+    // column that differs, and those of primitives not aggregated hold one value in every row
+    // (with the table order, SQLite compared the stamp, tag, class and both MACs, all equal, on
+    // every step of every index search: 10 % of a 100 000-row write).
+    const auto rank = [](const Column& c) {
+        switch (c.primitive) {
+        case FA_P_SRC_HOST: case FA_P_DST_HOST: case FA_P_SRC_NET: case FA_P_DST_NET: case FA_P_SUM_HOST:
+        case FA_P_SUM_NET: return 0;
+        case FA_P_SRC_PORT: case FA_P_DST_PORT: case FA_P_SUM_PORT: return 1;
+        case FA_P_SRC_AS: case FA_P_DST_AS: case FA_P_SUM_AS: case FA_P_PEER_SRC_AS: case FA_P_PEER_DST_AS: return 2;
+        case FA_P_SRC_MAC: case FA_P_DST_MAC: case FA_P_SUM_MAC: case FA_P_PEER_SRC_IP: case FA_P_PEER_DST_IP: return 3;
+        default: return 4;
+        }
+    };
     // PostgreSQL reads an index tuple's columns by cached offsets only up to the first
     // variable-width one (inet, CHAR, VARCHAR): fixed-width columns go first.
     const auto variable = [d](const Column& c) {
         return d == Dialect::Pgsql && (c.type == "inet" || c.type.find("CHAR") != std::string::npos);
     };
     for (bool var : {false, true})
-        for (std::size_t i = 0; i < s.columns.size(); ++i)
-            if (s.columns[i].key && i != stamp && variable(s.columns[i]) == var) order.push_back(i);
+        for (int r = 0; r <= 4; ++r)
+            for (std::size_t i = 0; i < s.columns.size(); ++i)
+                if (s.columns[i].key && i != stamp && variable(s.columns[i]) == var && rank(s.columns[i]) == r)
+                    order.push_back(i);
     return order;
 }
 

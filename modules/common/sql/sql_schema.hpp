@@ -47,7 +47,8 @@ std::string default_table(int version);
 /// The key columns (indices into schema.columns) in the order the primary key lists them:
 /// stamp_inserted first, so that the rows of a new bin go into one end of the index instead of
 /// being spread over every page of a table holding earlier bins (and a time range is one index
-/// range); for PostgreSQL fixed-width columns before variable-width ones; else table order.
+/// range); then addresses, ports, ASes, MACs and next hops, the rest in table order (comparisons
+/// stop early); for PostgreSQL fixed-width columns before variable-width ones.
 std::vector<std::size_t> primary_key_order(Dialect dialect, const Schema& schema);
 
 /// CREATE TABLE IF NOT EXISTS for `schema`, with a primary key on the key columns.
