@@ -8,6 +8,7 @@
 #include <map>      // std::map
 #include <memory>   // std::unique_ptr
 #include <string>   // std::string
+#include <string_view> // std::string_view
 #include <vector>   // std::vector
 
 #include <errmsg.h> // CR_* client error codes
@@ -208,13 +209,13 @@ private:
     }
 
     // Binds `values` (as text) to `st` and executes it.
-    void bind_exec(MYSQL_STMT* st, const std::vector<const std::string*>& values, const std::string& what) {
+    void bind_exec(MYSQL_STMT* st, const std::vector<std::string_view>& values, const std::string& what) {
         binds_.assign(values.size(), MYSQL_BIND{});
         lengths_.resize(values.size());
         for (std::size_t i = 0; i < values.size(); ++i) {
-            lengths_[i] = values[i]->size();
+            lengths_[i] = values[i].size();
             binds_[i].buffer_type = MYSQL_TYPE_STRING;
-            binds_[i].buffer = const_cast<char*>(values[i]->data());
+            binds_[i].buffer = const_cast<char*>(values[i].data());
             binds_[i].buffer_length = lengths_[i];
             binds_[i].length = &lengths_[i];
         }
@@ -224,17 +225,13 @@ private:
 
     void run(const std::string& text, const std::vector<std::string>& params) {
         StmtPtr st = prepare(text);
-        std::vector<const std::string*> v;
-        for (const auto& p : params) v.push_back(&p);
-        bind_exec(st.get(), v, "statement");
+        bind_exec(st.get(), std::vector<std::string_view>(params.begin(), params.end()), "statement");
     }
 
     // A one-column SELECT with bound parameters; the column's values as text.
     std::vector<std::string> select(const std::string& text, const std::vector<std::string>& params) {
         StmtPtr st = prepare(text);
-        std::vector<const std::string*> v;
-        for (const auto& p : params) v.push_back(&p);
-        bind_exec(st.get(), v, "query");
+        bind_exec(st.get(), std::vector<std::string_view>(params.begin(), params.end()), "query");
         char buf[256];
         unsigned long len = 0;
         my_bool is_null = 0;
@@ -290,7 +287,7 @@ private:
             per_stmt = std::max<std::size_t>(1, s_.multi_values_bytes / std::max<std::size_t>(row_bytes, 1));
         }
         per_stmt = std::min<std::size_t>(per_stmt, 65535 / ncols);
-        std::vector<const std::string*> values;
+        std::vector<std::string_view> values;
         for (std::size_t first = 0; first < g.rows(); first += per_stmt) {
             const std::size_t n = std::min(per_stmt, g.rows() - first);
             const std::string key = g.table + "#" + std::to_string(n) + (req.dont_try_update ? "i" : "u");
@@ -304,7 +301,7 @@ private:
             }
             values.clear();
             for (std::size_t r = 0; r < n; ++r)
-                for (std::size_t c = 0; c < ncols; ++c) values.push_back(&g.cell(first + r, c));
+                for (std::size_t c = 0; c < ncols; ++c) values.push_back(g.cell(first + r, c));
             bind_exec(it->second.get(), values, "insert into " + g.table);
         }
     }

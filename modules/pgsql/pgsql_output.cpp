@@ -14,6 +14,7 @@
 #include <memory>   // std::unique_ptr
 #include <set>      // std::set
 #include <string>   // std::string
+#include <string_view> // std::string_view
 #include <vector>   // std::vector
 
 #include <libpq-fe.h> // PQ*
@@ -47,7 +48,7 @@ struct Result {
 };
 
 // COPY text format: a backslash and control characters would change the row's structure.
-void copy_escape(const std::string& v, std::string& out) {
+void copy_escape(std::string_view v, std::string& out) {
     for (char c : v) {
         switch (c) {
         case '\\': out += "\\\\"; break;
@@ -296,8 +297,8 @@ private:
         const std::size_t col = schema.index_of(sql::Field::StampInserted);
         std::vector<std::string> bins;
         for (std::size_t row = 0; row < g.rows(); ++row) {
-            const std::string& s = g.cell(row, col);
-            if (std::find(bins.begin(), bins.end(), s) == bins.end()) bins.push_back(s);
+            const std::string_view s = g.cell(row, col);
+            if (std::find(bins.begin(), bins.end(), s) == bins.end()) bins.emplace_back(s);
         }
         return bins;
     }
@@ -409,7 +410,7 @@ private:
                 text += r ? ",(" : "(";
                 for (std::size_t c = 0; c < ncols; ++c) {
                     text += (c ? ",$" : "$") + std::to_string(r * ncols + c + 1);
-                    params.push_back(g.cell(first + r, c).c_str());
+                    params.push_back(g.c_str(first + r, c));
                 }
                 text += ")";
             }

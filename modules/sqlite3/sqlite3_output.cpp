@@ -3,12 +3,12 @@
 // transaction per purge, with prepared statements: INSERT ... ON CONFLICT DO UPDATE when the
 // table has a unique key on the key columns (the etc/sql scripts make one), else UPDATE then
 // INSERT like pmacct; INSERT only with sql_dont_try_update. The writer thread, backlog and journal come from SqlOutput.
-#include <cerrno>   // errno
-#include <cstdlib>  // std::strtoll
+#include <charconv> // std::from_chars
 #include <map>      // std::map
 #include <set>      // std::set
 #include <utility>  // std::swap
 #include <string>   // std::string
+#include <string_view> // std::string_view
 
 #include <sqlite3.h> // sqlite3_*
 
@@ -231,12 +231,11 @@ private:
         return stmts_.emplace(table, std::move(ts)).first->second;
     }
 
-    static void bind(sqlite3_stmt* st, int pos, const sql::Column& c, const std::string& v) {
+    static void bind(sqlite3_stmt* st, int pos, const sql::Column& c, std::string_view v) {
         if (c.integer) {
-            char* end = nullptr;
-            errno = 0;
-            long long n = std::strtoll(v.c_str(), &end, 10);
-            if (!v.empty() && *end == '\0' && errno == 0) {
+            sqlite3_int64 n = 0;
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (!v.empty() && ec == std::errc{} && end == v.data() + v.size()) {
                 sqlite3_bind_int64(st, pos, n);
                 return;
             }

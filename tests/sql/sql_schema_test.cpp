@@ -152,6 +152,11 @@ TEST_CASE("rows of one batch with the same key and bin are merged before writing
     CHECK(groups[0].cell(0, packets) == "5");
     CHECK(groups[0].cell(0, ins) == "1970-01-01 01:00:00");
     CHECK(groups[0].cell(0, upd) == "1970-01-01 02:01:40");
+    // Every cell is also a C string (libpq takes those), the second row's as well as the first's.
+    CHECK(std::string(groups[0].c_str(1, ip_src)) == "10.0.0.2");
+    CHECK(std::string(groups[0].c_str(1, packets)) == "7");
+    CHECK(std::string(groups[0].c_str(1, ins)) == "1970-01-01 01:00:00");
+    CHECK(std::string(groups[1].c_str(0, packets)) == "5");
     const auto my_schema = sql::make_schema(Dialect::Mysql, 1, true, sqltest::kHostPrims);
     sql::Renderer my(Dialect::Mysql, my_schema, table);
     CHECK(my.render(rows, 0)[0].cell(0, proto) == "tcp"); // MySQL and SQLite tables hold names

@@ -8,6 +8,7 @@
 #include <ctime>       // localtime_r, strftime
 #include <cstdio>      // std::snprintf
 #include <cstring>     // std::strlen
+#include <stdexcept>   // std::length_error
 
 #include <flowacct/sdk/module.hpp>     // sdk::Error
 #include <flowacct/sdk/primitives.hpp> // sdk::format_primitive, sdk::has_primitive
@@ -377,7 +378,7 @@ namespace {
 void put_u64(std::string& out, std::uint64_t v) {
     char b[24];
     auto r = std::to_chars(b, b + sizeof b, v);
-    out.assign(b, r.ptr);
+    out.append(b, r.ptr);
 }
 
 void put_mac(std::string& out, const std::uint8_t* m) {
@@ -388,7 +389,7 @@ void put_mac(std::string& out, const std::uint8_t* m) {
         b[i * 3 + 1] = hex[m[i] & 15];
         if (i < 5) b[i * 3 + 2] = ':';
     }
-    out.assign(b, 17);
+    out.append(b, 17);
 }
 
 void put_ip(std::string& out, const std::uint8_t* a, bool v6) {
@@ -400,16 +401,16 @@ void put_ip(std::string& out, const std::uint8_t* a, bool v6) {
             p = std::to_chars(p, b + sizeof b, a[i]).ptr;
             if (i < 15) *p++ = '.';
         }
-        out.assign(b, p);
+        out.append(b, p);
     } else if (sdk::is_zero_addr(a) && !v6) {
-        out.assign("0.0.0.0");
+        out.append("0.0.0.0");
     } else {
         inet_ntop(AF_INET6, a, b, sizeof b);
-        out.assign(b);
+        out.append(b);
     }
 }
 
-std::uint64_t hash_bytes(std::uint64_t h, const std::string& s) {
+std::uint64_t hash_bytes(std::uint64_t h, std::string_view s) {
     for (unsigned char c : s) {
         h ^= c;
         h *= 1099511628211ull;
@@ -427,9 +428,9 @@ void Renderer::render_cell(const Column& c, const StoredRow& r, std::string& out
     case Field::Primitive:
         switch (c.primitive) {
         case FA_P_CLASS:
-            out = sanitize_text(r.class_name.empty() ? std::string_view("unknown") : std::string_view(r.class_name), 16);
+            out += sanitize_text(r.class_name.empty() ? std::string_view("unknown") : std::string_view(r.class_name), 16);
             return;
-        case FA_P_LABEL: out = sanitize_text(r.label, 255); return;
+        case FA_P_LABEL: out += sanitize_text(r.label, 255); return;
         case FA_P_SRC_MAC: case FA_P_SUM_MAC: put_mac(out, rec.src_mac); return;
         case FA_P_DST_MAC: put_mac(out, rec.dst_mac); return;
         case FA_P_SRC_HOST: case FA_P_SUM_HOST: put_ip(out, rec.src_ip, v6); return;
@@ -447,7 +448,7 @@ void Renderer::render_cell(const Column& c, const StoredRow& r, std::string& out
             // MySQL and SQLite tables hold the name in CHAR(6) (strict servers refuse longer
             // values): a longer name, like an unnamed protocol, is written as its number.
             const char* name = dialect_ == Dialect::Pgsql ? nullptr : sdk::proto_name(rec.proto);
-            if (name && std::strlen(name) <= 6) out.assign(name);
+            if (name && std::strlen(name) <= 6) out.append(name);
             else put_u64(out, rec.proto);
             return;
         }
@@ -456,25 +457,29 @@ void Renderer::render_cell(const Column& c, const StoredRow& r, std::string& out
         {
             sdk::FormatOptions o;
             o.numeric_proto = dialect_ == Dialect::Pgsql;
-            out = sdk::format_primitive(rec, c.primitive, [](std::uint32_t) { return std::string(); }, o);
+            out += sdk::format_primitive(rec, c.primitive, [](std::uint32_t) { return std::string(); }, o);
         }
         return;
-    default: out.clear(); return; // stamps and counters are filled after merging
+    default: return; // stamps and counters are filled after merging
     }
 }
 
 const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>& rows, std::uint64_t updated_s) {
+    using Span = RenderedGroup::Span;
     std::unordered_map<std::string, std::size_t> group_of;
     std::size_t used = 0; // groups of this call
     std::size_t slot_count = 16;
     while (slot_count < 2 * rows.size()) slot_count <<= 1;
     const std::size_t ncols = schema_.columns.size();
     std::vector<std::size_t> key_cols;
-    std::size_t ins_col = ncols;
-    for (std::size_t i = 0; i < ncols; ++i) {
+    for (std::size_t i = 0; i < ncols; ++i)
         if (schema_.columns[i].key && schema_.columns[i].field == Field::Primitive) key_cols.push_back(i);
-        if (schema_.columns[i].field == Field::StampInserted) ins_col = i;
-    }
+    // Ends the cell whose text was appended from `at` on: its NUL, and where it is.
+    const auto end_cell = [](RenderedGroup& g, std::size_t at) {
+        const Span s{static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(g.text.size() - at)};
+        g.text.push_back('\0');
+        return s;
+    };
     std::uint64_t last_bin = ~0ull;
     std::string last_table;
     std::size_t last_group = 0;
@@ -493,6 +498,8 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
                 g.table = last_table;
                 g.bin_s = bin_s;
                 g.columns = ncols;
+                g.text.assign(1, '\0');
+                g.text.reserve(rows.size() * ncols * 8); // only the pages written take memory
                 g.cells.clear();
                 g.cells.reserve(rows.size() * ncols);
                 g.counters.clear();
@@ -509,11 +516,17 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
         RenderedGroup& g = groups_[last_group];
         Index& idx = index_[last_group];
         const std::size_t base = g.cells.size();
+        const std::size_t text_base = g.text.size();
+        // Offsets are 32 bits: a batch (at most 65 536 rows) renders to tens of MB.
+        if (text_base > 0xF0000000u) throw std::length_error("a batch of rows rendered to more than 4 GB of text");
+        const std::size_t me = g.rows(); // this row's index if it is not merged
         g.cells.resize(base + ncols);
         std::uint64_t h = 1469598103934665603ull ^ bin_s;
         for (std::size_t i : key_cols) {
-            render_cell(schema_.columns[i], r, g.cells[base + i]);
-            h = hash_bytes(h, g.cells[base + i]);
+            const std::size_t at = g.text.size();
+            render_cell(schema_.columns[i], r, g.text);
+            g.cells[base + i] = end_cell(g, at);
+            h = hash_bytes(h, g.cell(me, i));
         }
         bool merged = false;
         std::size_t slot = h & (slot_count - 1);
@@ -521,7 +534,7 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
             const std::size_t other = idx.slots[slot] - 1;
             if (idx.hashes[other] != h || idx.bins[other] != bin_s) continue;
             bool same = true;
-            for (std::size_t i : key_cols) same = same && g.cells[other * ncols + i] == g.cells[base + i];
+            for (std::size_t i : key_cols) same = same && g.cell(other, i) == g.cell(me, i);
             if (!same) continue;
             Counters& c = g.counters[other];
             c.packets += r.row.rec.packets;
@@ -532,6 +545,7 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
         }
         if (merged) {
             g.cells.resize(base);
+            g.text.resize(text_base);
             continue;
         }
         idx.slots[slot] = static_cast<std::uint32_t>(g.counters.size() + 1);
@@ -539,30 +553,40 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
         idx.bins.push_back(bin_s);
         g.counters.push_back(Counters{r.row.rec.packets, r.row.rec.bytes, r.row.rec.flows, r.row.rec.tcp_flags});
     }
-    const std::string updated = format_stamp(updated_s);
-    std::uint64_t stamp_bin = ~0ull;
-    std::string stamp;
     groups_.resize(used);
     index_.resize(used);
+    const std::string updated_text = format_stamp(updated_s);
     for (std::size_t gi = 0; gi < used; ++gi) {
         auto& g = groups_[gi];
+        // One copy of each stamp per group, shared by its rows.
+        std::size_t at = g.text.size();
+        g.text += updated_text;
+        const Span updated = end_cell(g, at);
+        std::uint64_t stamp_bin = ~0ull;
+        Span stamp;
         for (std::size_t row = 0; row < g.rows(); ++row) {
             const Counters& c = g.counters[row];
-            if (ins_col < ncols && index_[gi].bins[row] != stamp_bin) {
+            if (index_[gi].bins[row] != stamp_bin) {
                 stamp_bin = index_[gi].bins[row];
-                stamp = format_stamp(stamp_bin);
+                at = g.text.size();
+                g.text += format_stamp(stamp_bin);
+                stamp = end_cell(g, at);
             }
             for (std::size_t i = 0; i < ncols; ++i) {
-                std::string& out = g.cells[row * ncols + i];
+                Span& out = g.cells[row * ncols + i];
+                std::uint64_t v;
                 switch (schema_.columns[i].field) {
-                case Field::Packets: put_u64(out, c.packets); break;
-                case Field::Bytes: put_u64(out, c.bytes); break;
-                case Field::Flows: put_u64(out, c.flows); break;
-                case Field::TcpFlags: put_u64(out, c.tcp_flags); break;
-                case Field::StampInserted: out = stamp; break;
-                case Field::StampUpdated: out = updated; break;
-                default: break;
+                case Field::Packets: v = c.packets; break;
+                case Field::Bytes: v = c.bytes; break;
+                case Field::Flows: v = c.flows; break;
+                case Field::TcpFlags: v = c.tcp_flags; break;
+                case Field::StampInserted: out = stamp; continue;
+                case Field::StampUpdated: out = updated; continue;
+                default: continue;
                 }
+                at = g.text.size();
+                put_u64(g.text, v);
+                out = end_cell(g, at);
             }
         }
     }
