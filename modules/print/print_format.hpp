@@ -2,12 +2,10 @@
 // Output module "print": turning rows into pmacct's formatted, CSV and JSON lines.
 #pragma once
 
-#include <cstdio>      // std::snprintf
-#include <ctime>       // localtime_r, strftime
 #include <string>      // std::string
 
 #include <flowacct/sdk/module.hpp>     // sdk::Error
-#include <flowacct/sdk/primitives.hpp> // sdk::kPrimitives, sdk::format_primitive
+#include <flowacct/sdk/primitives.hpp> // sdk::kPrimitives, sdk::format_primitive, sdk::format_stamp
 
 namespace flowacct::print {
 
@@ -20,16 +18,6 @@ inline Format parse_format(const std::string& s) {
     if (s == "event_formatted" || s == "event_csv" || s == "avro" || s == "avro_json" || s == "custom")
         throw sdk::Error("print_output '" + s + "' is a pmacct format flowacct does not support yet", "print_output");
     throw sdk::Error("expected formatted, csv or json, got '" + s + "'", "print_output");
-}
-
-/// pmacct's time format for stamps: local time, "YYYY-MM-DD HH:MM:SS".
-inline std::string format_stamp(std::uint64_t us) {
-    std::time_t t = static_cast<std::time_t>(us / 1'000'000);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-    return buf;
 }
 
 /// Writes header and rows in one format. Column order and widths follow pmacct's print plugin.
@@ -172,14 +160,14 @@ private:
             }
         }
     }
-    // The rows of a purge share their stamps: each is formatted (localtime_r, strftime) once.
+    // The rows of a purge share their stamps: each is formatted once.
     struct StampCache {
         std::uint64_t us = ~0ull;
         std::string str;
         const std::string& text(std::uint64_t t) {
             if (t != us) {
                 us = t;
-                str = format_stamp(t);
+                str = sdk::format_stamp(t / 1'000'000);
             }
             return str;
         }

@@ -11,6 +11,8 @@
 
 #include <doctest/doctest.h>
 
+#include <flowacct/sdk/primitives.hpp> // sdk::format_stamp
+
 #include "sql_schema.hpp"       // sql::Dialect, sql::default_table
 #include "sql_test_support.hpp" // Driver, make_row, TempDir
 #include "tcp_proxy.hpp"        // TcpProxy
@@ -218,7 +220,7 @@ inline void case_seed_query(ServerDb& db) {
     REQUIRE(bins.size() == 5);
     for (std::size_t i = 0; i < bins.size(); ++i) {
         std::uint64_t bin_s = t0 + (11 - i) * 600;
-        CHECK(bins[i] == sql::format_stamp(bin_s) + "|" + std::to_string(sent_bytes[bin_s]));
+        CHECK(bins[i] == sdk::format_stamp(bin_s) + "|" + std::to_string(sent_bytes[bin_s]));
     }
     db.exec("DROP TABLE " + db.q(t));
 }

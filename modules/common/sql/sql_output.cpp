@@ -379,7 +379,7 @@ void SqlOutput::quarantine_rows(const std::vector<RefusedRow>& refused) {
                   " bytes; refused rows are only counted until it is emptied");
         return;
     }
-    const std::string when = format_stamp(ctx_.wall_us() / 1'000'000);
+    const std::string when = sdk::format_stamp(ctx_.wall_us() / 1'000'000);
     std::string lines;
     for (const auto& r : refused) {
         lines += "{\"time\":\"" + sdk::json_escape(when) + "\",\"table\":\"" + sdk::json_escape(r.table) +

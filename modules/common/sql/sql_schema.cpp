@@ -6,12 +6,11 @@
 
 #include <charconv>    // std::to_chars
 #include <ctime>       // localtime_r, strftime
-#include <cstdio>      // std::snprintf
 #include <cstring>     // std::strlen
 #include <stdexcept>   // std::length_error
 
 #include <flowacct/sdk/module.hpp>     // sdk::Error
-#include <flowacct/sdk/primitives.hpp> // sdk::format_primitive, sdk::has_primitive
+#include <flowacct/sdk/primitives.hpp> // sdk::format_primitive, sdk::format_stamp, sdk::has_primitive
 
 namespace flowacct::sql {
 
@@ -330,16 +329,6 @@ std::string expand_time(const std::string& text, std::uint64_t t_s) {
     return std::string(buf.data(), n);
 }
 
-std::string format_stamp(std::uint64_t t_s) {
-    std::time_t t = static_cast<std::time_t>(t_s);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char b[64];
-    std::snprintf(b, sizeof b, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                  tm.tm_min, tm.tm_sec);
-    return b;
-}
-
 TableName::TableName(std::string pattern) : pattern_(std::move(pattern)) {
     if (pattern_.find('$') != std::string::npos)
         throw sdk::Error("$ variables in sql_table are not supported; strftime variables (%Y%m%d ...) are", "sql_table");
@@ -555,7 +544,7 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
     }
     groups_.resize(used);
     index_.resize(used);
-    const std::string updated_text = format_stamp(updated_s);
+    const std::string updated_text = sdk::format_stamp(updated_s);
     for (std::size_t gi = 0; gi < used; ++gi) {
         auto& g = groups_[gi];
         // One copy of each stamp per group, shared by its rows.
@@ -569,7 +558,7 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
             if (index_[gi].bins[row] != stamp_bin) {
                 stamp_bin = index_[gi].bins[row];
                 at = g.text.size();
-                g.text += format_stamp(stamp_bin);
+                g.text += sdk::format_stamp(stamp_bin);
                 stamp = end_cell(g, at);
             }
             for (std::size_t i = 0; i < ncols; ++i) {

@@ -9,6 +9,7 @@
 #include <cstdint>       // std::uint8_t
 #include <cstdio>        // std::snprintf
 #include <cstring>       // std::memcpy, std::memcmp
+#include <ctime>         // localtime_r
 #include <string>        // std::string
 #include <string_view>   // std::string_view
 
@@ -336,6 +337,17 @@ std::string format_primitive(const fa_record& r, fa_primitive id, NameOf&& names
     std::string out;
     append_primitive(out, r, id, names, o);
     return out;
+}
+
+/// pmacct's time format for stamps (print output, SQL tables): local time, "YYYY-MM-DD HH:MM:SS".
+inline std::string format_stamp(std::uint64_t t_s) {
+    const std::time_t t = static_cast<std::time_t>(t_s);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char b[64];
+    std::snprintf(b, sizeof b, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec);
+    return b;
 }
 
 /// `s` escaped for use inside a JSON string (quotes, backslashes, control characters).
