@@ -110,6 +110,7 @@ Column make_col(Dialect d, std::string name, Field f, fa_primitive p, Kind k, bo
     c.default_value = default_of(d, k);
     c.key = key;
     c.integer = is_integer_kind(d, k);
+    c.variable_width = d == Dialect::Pgsql && (k == Kind::Ip || k == Kind::Class || k == Kind::Label || k == Kind::Hex);
     return c;
 }
 
@@ -262,9 +263,7 @@ std::vector<std::size_t> primary_key_order(Dialect d, const Schema& s) {
     };
     // PostgreSQL reads an index tuple's columns by cached offsets only up to the first
     // variable-width one (inet, CHAR, VARCHAR): fixed-width columns go first.
-    const auto variable = [d](const Column& c) {
-        return d == Dialect::Pgsql && (c.type == "inet" || c.type.find("CHAR") != std::string::npos);
-    };
+    const auto variable = [d](const Column& c) { return d == Dialect::Pgsql && c.variable_width; };
     for (bool var : {false, true})
         for (int r = 0; r <= 4; ++r)
             for (std::size_t i = 0; i < s.columns.size(); ++i)

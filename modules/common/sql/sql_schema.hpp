@@ -27,6 +27,7 @@ struct Column {
     std::string default_value;           // DDL default literal ("" = none)
     bool key = false;                    // identifies the row: matched on update, in the primary key
     bool integer = false;                // the value is a decimal integer
+    bool variable_width = false;         // PostgreSQL stores it in a variable number of bytes
 };
 
 /// The columns rows are written to, in table order.
