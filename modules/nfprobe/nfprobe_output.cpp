@@ -73,7 +73,7 @@ public:
         }
         cache_.add(packets_.data(), packets_.size(), *this);
         packets_.clear();
-        count(sender_.send_queued());
+        sender_.send_queued().add_to(c_datagrams_, c_send_drops_);
     }
 
     // Pipeline thread, every purge: expire due flows and send what is pending (latency ~ refresh).
@@ -85,14 +85,14 @@ public:
         }
         if (clock_us_) cache_.expire(clock_us_, false, *this);
         encoder_.flush(clock_us_ ? clock_us_ : ctx_.wall_us());
-        count(sender_.send_queued());
+        sender_.send_queued().add_to(c_datagrams_, c_send_drops_);
         publish();
     }
 
     void flush() override {
         cache_.expire(clock_us_, true, *this);
         encoder_.flush(clock_us_ ? clock_us_ : ctx_.wall_us());
-        count(sender_.send_queued());
+        sender_.send_queued().add_to(c_datagrams_, c_send_drops_);
         publish();
     }
 
@@ -149,10 +149,8 @@ private:
         }
     }
 
-    void datagram(const std::uint8_t* data, std::size_t len) override { count(sender_.queue(data, len)); }
-    void count(const UdpSender::Sent& s) {
-        if (s.datagrams) sdk::Context::add(c_datagrams_, s.datagrams);
-        if (s.dropped) sdk::Context::add(c_send_drops_, s.dropped);
+    void datagram(const std::uint8_t* data, std::size_t len) override {
+        sender_.queue(data, len).add_to(c_datagrams_, c_send_drops_);
     }
     void flow(const fa_record& f) override { encoder_.add(f, clock_us_); }
 

@@ -77,7 +77,7 @@ public:
                 if (rem) emit(r, rem * upstream, q + 1, up);
             }
         }
-        count(sender_.send_queued());
+        sender_.send_queued().add_to(c_datagrams_, c_send_drops_);
     }
 
     void tick(std::uint64_t now_mono_us) override {
@@ -86,13 +86,13 @@ public:
             next_counters_us_ = now_mono_us + kCounterIntervalUs;
         }
         encoder_.flush();
-        count(sender_.send_queued());
+        sender_.send_queued().add_to(c_datagrams_, c_send_drops_);
         publish();
     }
 
     void flush() override {
         encoder_.flush();
-        count(sender_.send_queued());
+        sender_.send_queued().add_to(c_datagrams_, c_send_drops_);
         publish();
     }
 
@@ -165,10 +165,8 @@ private:
     std::uint32_t uptime_ms(std::uint64_t mono) const {
         return static_cast<std::uint32_t>((mono > start_mono_us_ ? mono - start_mono_us_ : 0) / 1000);
     }
-    void datagram(const std::uint8_t* data, std::size_t len) override { count(sender_.queue(data, len)); }
-    void count(const UdpSender::Sent& s) {
-        if (s.datagrams) sdk::Context::add(c_datagrams_, s.datagrams);
-        if (s.dropped) sdk::Context::add(c_send_drops_, s.dropped);
+    void datagram(const std::uint8_t* data, std::size_t len) override {
+        sender_.queue(data, len).add_to(c_datagrams_, c_send_drops_);
     }
     void publish() {
         const SflowStats& s = encoder_.stats();

@@ -9,8 +9,8 @@
 #include <sys/uio.h>    // iovec
 #include <unistd.h>     // close
 
-#include <cerrno>     // errno
 #include <algorithm>  // std::min
+#include <cerrno>     // errno
 #include <cstring>    // std::memcpy, std::strerror
 #include <stdexcept>  // std::runtime_error
 
@@ -55,8 +55,7 @@ bool parse_endpoint(const std::string& text, sockaddr_storage& out, socklen_t& l
     return true;
 }
 
-UdpSender::UdpSender(const sockaddr_storage& to, socklen_t to_len, const std::string& source_ip)
-    : to_(to), to_len_(to_len) {
+UdpSender::UdpSender(const sockaddr_storage& to, socklen_t to_len, const std::string& source_ip) {
     fd_ = ::socket(to.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     if (!source_ip.empty()) {
@@ -84,7 +83,7 @@ UdpSender::UdpSender(const sockaddr_storage& to, socklen_t to_len, const std::st
     }
     // Connected: the kernel keeps the route instead of looking it up for every datagram. A
     // receiver that is not listening yet is no error here (UDP connect sends nothing).
-    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&to_), to_len_) != 0) {
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&to), to_len) != 0) {
         int e = errno;
         ::close(fd_);
         fd_ = -1;

@@ -28,13 +28,18 @@ public:
     struct Sent {
         std::uint64_t datagrams = 0;
         std::uint64_t dropped = 0;
+        /// Adds the figures to an output's counter slots (datagrams_sent, send_drops).
+        void add_to(std::uint64_t* sent_slot, std::uint64_t* dropped_slot) const {
+            if (datagrams) __atomic_fetch_add(sent_slot, datagrams, __ATOMIC_RELAXED);
+            if (dropped) __atomic_fetch_add(dropped_slot, dropped, __ATOMIC_RELAXED);
+        }
     };
     /// Keeps a copy of one datagram to send with others in one system call (sendmmsg): on
     /// loopback the call itself cost a tenth of an exporter's time. Sends the queue when it holds
     /// kQueued datagrams; what that sent is returned.
     Sent queue(const void* data, std::size_t len);
     /// Sends the queued datagrams now, without blocking. A datagram the kernel refuses (full
-    /// socket buffer, unreachable receiver) is a drop: the caller counts it.
+    /// socket buffer, unreachable receiver) is a drop: the caller counts it (Sent::add_to).
     Sent send_queued();
     /// The local address (for logs).
     std::string local() const;
@@ -45,8 +50,6 @@ private:
     int fd_ = -1;
     std::vector<std::uint8_t> queued_;                        // the queued datagrams, end to end
     std::vector<std::pair<std::size_t, std::size_t>> spans_;  // each one's offset and length
-    sockaddr_storage to_{};
-    socklen_t to_len_ = 0;
 };
 
 } // namespace flowacct::exporter
