@@ -46,9 +46,17 @@ RenderedGroup slice_group(const RenderedGroup& g, std::size_t first, std::size_t
     out.table = g.table;
     out.bin_s = g.bin_s;
     out.columns = g.columns;
-    out.text = g.text; // the spans stay valid; parts are made only when a batch is refused
-    out.cells.assign(g.cells.begin() + static_cast<std::ptrdiff_t>(first * g.columns),
-                     g.cells.begin() + static_cast<std::ptrdiff_t>((first + count) * g.columns));
+    // Only the slice's own text: halving a refused batch down to its bad rows copies in
+    // proportion to each part, not the whole batch's text for every part.
+    out.text.assign(1, '\0');
+    out.cells.reserve(count * g.columns);
+    for (std::size_t row = first; row < first + count; ++row)
+        for (std::size_t c = 0; c < g.columns; ++c) {
+            const std::string_view v = g.cell(row, c);
+            out.cells.push_back({static_cast<std::uint32_t>(out.text.size()), static_cast<std::uint32_t>(v.size())});
+            out.text.append(v);
+            out.text.push_back('\0');
+        }
     out.counters.assign(g.counters.begin() + static_cast<std::ptrdiff_t>(first),
                         g.counters.begin() + static_cast<std::ptrdiff_t>(first + count));
     return out;

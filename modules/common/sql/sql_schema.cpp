@@ -4,10 +4,12 @@
 
 #include <arpa/inet.h> // inet_ntop
 
+#include <algorithm>   // std::stable_sort
 #include <charconv>    // std::to_chars
 #include <ctime>       // localtime_r, strftime
 #include <cstring>     // std::strlen
 #include <stdexcept>   // std::length_error
+#include <utility>     // std::pair
 
 #include <flowacct/sdk/module.hpp>     // sdk::Error
 #include <flowacct/sdk/primitives.hpp> // sdk::format_primitive, sdk::format_stamp, sdk::has_primitive
@@ -264,11 +266,13 @@ std::vector<std::size_t> primary_key_order(Dialect d, const Schema& s) {
     // PostgreSQL reads an index tuple's columns by cached offsets only up to the first
     // variable-width one (inet, CHAR, VARCHAR): fixed-width columns go first.
     const auto variable = [d](const Column& c) { return d == Dialect::Pgsql && c.variable_width; };
-    for (bool var : {false, true})
-        for (int r = 0; r <= 4; ++r)
-            for (std::size_t i = 0; i < s.columns.size(); ++i)
-                if (s.columns[i].key && i != stamp && variable(s.columns[i]) == var && rank(s.columns[i]) == r)
-                    order.push_back(i);
+    const std::size_t first = order.size();
+    for (std::size_t i = 0; i < s.columns.size(); ++i)
+        if (s.columns[i].key && i != stamp) order.push_back(i);
+    std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(first), order.end(), [&](std::size_t a, std::size_t b) {
+        const Column &x = s.columns[a], &y = s.columns[b];
+        return std::pair(variable(x), rank(x)) < std::pair(variable(y), rank(y));
+    });
     return order;
 }
 

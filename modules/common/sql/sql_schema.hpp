@@ -83,7 +83,6 @@ private:
 /// Expands strftime variables of `text` at `t_s` (local time). Used for sql_table_schema.
 std::string expand_time(const std::string& text, std::uint64_t t_s);
 
-
 /// A row as the output keeps it: the aggregator's row plus its class and label names, resolved
 /// on the pipeline thread (interned ids mean nothing in a journal read by another run).
 struct StoredRow {
