@@ -7,7 +7,8 @@
 // ... WHERE NOT EXISTS adds the new ones, so any table works, with or without a primary key.
 // The first write of a bin into a table whose key leads with stamp_inserted (the etc/sql
 // scripts') skips the staging: its rows are all new. With sql_dont_try_update rows go straight
-// into the table. The writer thread, backlog and journal come from SqlOutput.
+// into the table. COPY sends values in binary and rows in the key's order (pg_binary.hpp) when
+// every column has a type written so. The writer thread, backlog and journal come from SqlOutput.
 #include <algorithm> // std::find
 #include <cstring>  // std::strncmp
 #include <map>      // std::map
@@ -21,6 +22,7 @@
 
 #include <flowacct/sdk/export.hpp> // FLOWACCT_MODULE
 
+#include "pg_binary.hpp"  // pgbin::Encoder
 #include "sql_output.hpp" // sql::SqlOutput, sql::Backend
 
 namespace {
@@ -112,6 +114,10 @@ public:
         // CREATE TABLE IF NOT EXISTS notices and the like are not for stderr.
         PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
         key_index_.clear();
+        binary_ = true;
+        // Before PostgreSQL 10 a server could keep timestamps as floating point.
+        const char* int_times = PQparameterStatus(conn_, "integer_datetimes");
+        integer_datetimes_ = int_times && std::string(int_times) == "on";
         Result mem(PQexec(conn_, "SELECT pg_size_bytes(current_setting('work_mem')) < 67108864"));
         check(mem, "settings");
         raise_work_mem_ = PQntuples(mem.r) == 1 && std::string(PQgetvalue(mem.r, 0, 0)) == "t";
@@ -152,6 +158,8 @@ public:
 
     void commit(const sql::CommitRequest& req) override {
         if (!req.continues_purge) new_bins_.clear();
+        // Column types are looked up again in each transaction, under a lock (see load()).
+        wires_.clear();
         exec("BEGIN");
         try {
             if (!req.dont_try_update) {
@@ -218,7 +226,7 @@ private:
         std::string names;
         for (std::size_t i = 0; i < cols.size(); ++i) names += (i ? ", " : "") + q(cols[i].name);
         if (req.dont_try_update) {
-            load(table, names, req, g);
+            load(table, names, req, g, {});
             return;
         }
         // Serializes writers of this table (two daemons): the merge below is then exact.
@@ -237,7 +245,7 @@ private:
             bool fresh = req.continues_purge;
             for (const auto& b : bins) fresh = fresh && new_bins_.count(g.table + '\n' + b) > 0;
             if (fresh || !holds_bins(table, req.schema, bins, g.table)) {
-                load(table, names, req, g);
+                load(table, names, req, g, index.order);
                 for (const auto& b : bins) new_bins_.insert(g.table + '\n' + b);
                 return;
             }
@@ -245,7 +253,8 @@ private:
         const std::string stage = kStage;
         // Emptied for each group (a table per day) and each part; made in commit().
         exec("TRUNCATE " + stage);
-        load(stage, names, req, g);
+        // In the key's order too: the merge then meets the index's pages one after another.
+        load(stage, names, req, g, index.order);
         std::string sets, match;
         for (const auto& c : cols) {
             const std::string n = q(c.name);
@@ -323,6 +332,7 @@ private:
     struct KeyIndex {
         KeyKind kind = KeyKind::None;
         bool time_first = false; // Exact, and its first column is stamp_inserted
+        std::vector<std::size_t> order; // Exact: its columns (indices into the schema) in its order
     };
 
     KeyIndex key_index(const sql::Schema& schema, const std::string& table) {
@@ -336,7 +346,8 @@ private:
         const std::string stamp_name = stamp < schema.columns.size() ? schema.columns[stamp].name : "";
         const char* p[] = {quoted.c_str(), stamp_name.c_str()};
         Result r(PQexecParams(conn_,
-                              "SELECT string_agg(a.attname::text, ','), bool_or(a.attnum = i.indkey[0] AND a.attname = $2) "
+                              "SELECT string_agg(a.attname::text, ',' ORDER BY array_position(i.indkey::int2[], a.attnum)), "
+                              "bool_or(a.attnum = i.indkey[0] AND a.attname = $2) "
                               "FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
                               "WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL "
                               "AND i.indexprs IS NULL GROUP BY i.indexrelid",
@@ -346,24 +357,78 @@ private:
         for (int row = 0; row < PQntuples(r.r) && found.kind != KeyKind::Exact; ++row) {
             std::string list = PQgetvalue(r.r, row, 0);
             std::set<std::string> cols;
+            std::vector<std::string> in_order;
             for (std::size_t at = 0; at <= list.size();) {
                 std::size_t comma = list.find(',', at);
                 if (comma == std::string::npos) comma = list.size();
-                cols.insert(list.substr(at, comma - at));
+                in_order.push_back(list.substr(at, comma - at));
+                cols.insert(in_order.back());
                 at = comma + 1;
             }
             bool subset = !list.empty();
             for (const auto& c : cols) subset = subset && keys.count(c) > 0;
             if (subset) found.kind = cols == keys ? KeyKind::Exact : KeyKind::Subset;
             found.time_first = found.kind == KeyKind::Exact && !stamp_name.empty() && PQgetvalue(r.r, row, 1)[0] == 't';
+            found.order.clear();
+            if (found.kind == KeyKind::Exact)
+                for (const auto& name : in_order)
+                    for (std::size_t i = 0; i < schema.columns.size(); ++i)
+                        if (schema.columns[i].name == name) found.order.push_back(i);
         }
         key_index_.emplace(table, found);
         return found;
     }
 
-    // Loads the group's rows into `target` (a quoted or temporary table name).
+    // The binary form of each schema column in `target` (quoted), by the table's own column
+    // types; empty when a column has a type not written in binary (it then goes as text).
+    // Valid for the transaction: the caller holds a lock that keeps ALTER TABLE out.
+    const std::vector<pgbin::Wire>& wires(const std::string& target, const sql::Schema& schema) {
+        auto it = wires_.find(target);
+        if (it != wires_.end()) return it->second;
+        const char* p[] = {target.c_str()};
+        Result r(PQexecParams(conn_,
+                              "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = to_regclass($1) "
+                              "AND attnum > 0 AND NOT attisdropped",
+                              1, nullptr, p, nullptr, nullptr, 0));
+        check(r, "column types");
+        std::map<std::string, std::uint32_t> types;
+        for (int row = 0; row < PQntuples(r.r); ++row)
+            types[PQgetvalue(r.r, row, 0)] = static_cast<std::uint32_t>(std::strtoul(PQgetvalue(r.r, row, 1), nullptr, 10));
+        std::vector<pgbin::Wire> w;
+        for (const auto& c : schema.columns) {
+            auto t = types.find(c.name);
+            pgbin::Wire form{};
+            if (t == types.end() || !pgbin::wire_of(t->second, form) ||
+                (form == pgbin::Wire::Timestamp && !integer_datetimes_)) {
+                w.clear();
+                break;
+            }
+            w.push_back(form);
+        }
+        return wires_.emplace(target, std::move(w)).first->second;
+    }
+
+    // Loads the group's rows into `target` (a quoted or temporary table name); with COPY in
+    // binary, in the order of the columns `order` lists (the table's unique index).
     void load(const std::string& target, const std::string& names, const sql::CommitRequest& req,
-              const sql::RenderedGroup& g) {
+              const sql::RenderedGroup& g, const std::vector<std::size_t>& order) {
+        if (s_.use_copy && binary_) {
+            // The server reads a binary value by the column's type as it is at COPY time: a type
+            // changed after the lookup could read the bytes as another value (an int8 as a
+            // numeric zero), not as an error. The lock (which COPY takes anyway) keeps ALTER
+            // TABLE out from the lookup to commit; the staging table is this transaction's own.
+            if (target != kStage) exec("LOCK TABLE " + target + " IN ROW EXCLUSIVE MODE");
+            const std::vector<pgbin::Wire>& w = wires(target, req.schema);
+            if (!w.empty() && encoder_.encode(g, w, order)) {
+                Result start(PQexec(conn_, ("COPY " + target + " (" + names + ") FROM STDIN (FORMAT binary)").c_str()));
+                check(start, "copy into " + g.table);
+                const bool ok = encoder_.send(1 << 20, [&](std::string_view chunk) {
+                    return PQputCopyData(conn_, chunk.data(), static_cast<int>(chunk.size())) == 1;
+                });
+                end_copy(ok, g, true);
+                return;
+            }
+        }
         if (s_.use_copy) {
             Result start(PQexec(conn_, ("COPY " + target + " (" + names + ") FROM STDIN").c_str()));
             check(start, "copy into " + g.table);
@@ -382,20 +447,7 @@ private:
                 }
             }
             if (ok && !buf.empty()) ok = PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) == 1;
-            if (PQputCopyEnd(conn_, ok ? nullptr : "flowacct: copy aborted") != 1)
-                throw DbError("copy end: " + trim(PQerrorMessage(conn_)), PQstatus(conn_) != CONNECTION_OK);
-            // Every result is read before an error is raised: the session is then ready for the
-            // ROLLBACK (TO SAVEPOINT) that follows.
-            std::unique_ptr<Result> failed;
-            for (;;) {
-                PGresult* r = PQgetResult(conn_);
-                if (!r) break;
-                auto owned = std::make_unique<Result>(r);
-                ExecStatusType st = PQresultStatus(r);
-                if (!failed && st != PGRES_COMMAND_OK) failed = std::move(owned);
-                if (PQstatus(conn_) != CONNECTION_OK) break;
-            }
-            if (failed) check(*failed, "copy into " + g.table);
+            end_copy(ok, g, false);
             return;
         }
         // Bound multi-row INSERTs: at most 65535 parameters per statement.
@@ -421,12 +473,46 @@ private:
         (void)req;
     }
 
+    // Ends a COPY whose data went (ok) or not.
+    void end_copy(bool ok, const sql::RenderedGroup& g, bool binary) {
+        if (PQputCopyEnd(conn_, ok ? nullptr : "flowacct: copy aborted") != 1)
+            throw DbError("copy end: " + trim(PQerrorMessage(conn_)), PQstatus(conn_) != CONNECTION_OK);
+        // Every result is read before an error is raised: the session is then ready for the
+        // ROLLBACK (TO SAVEPOINT) that follows.
+        std::unique_ptr<Result> failed;
+        for (;;) {
+            PGresult* r = PQgetResult(conn_);
+            if (!r) break;
+            auto owned = std::make_unique<Result>(r);
+            ExecStatusType st = PQresultStatus(r);
+            if (!failed && st != PGRES_COMMAND_OK) failed = std::move(owned);
+            if (PQstatus(conn_) != CONNECTION_OK) break;
+        }
+        if (!failed) return;
+        const char* state = PQresultErrorField(failed->r, PG_DIAG_SQLSTATE);
+        if (binary && state && std::string(state) == "22P03") {
+            // The server could not read a binary value: the table's column types are not those
+            // looked up (changed since?). Not the rows' fault: the batch is written again, as text
+            // (which the server converts) until the next connection.
+            binary_ = false;
+            wires_.clear();
+            throw DbError("copy into " + g.table + ": " + trim(PQresultErrorMessage(failed->r)) +
+                              " (writing as text from now on)",
+                          false);
+        }
+        check(*failed, "copy into " + g.table);
+    }
+
     PgSettings s_;
     PGconn* conn_ = nullptr;
     static constexpr const char* kStage = "flowacct_stage"; // the transaction's staging table
     bool raise_work_mem_ = false;   // the session's work_mem is under 64 MB
     std::set<std::string> new_bins_; // "table\nstamp" brought in by this purge's earlier batches
     std::map<std::string, KeyIndex> key_index_; // per table, since open(): see key_index()
+    std::map<std::string, std::vector<pgbin::Wire>> wires_; // per quoted target, this transaction: see wires()
+    bool binary_ = true;            // COPY in binary when the types allow (until a binary COPY is refused)
+    bool integer_datetimes_ = true; // the server keeps timestamps as integers (always since PostgreSQL 10)
+    pgbin::Encoder encoder_;
 };
 
 PgSettings settings(const sdk::Context& ctx) {

@@ -194,3 +194,52 @@ TEST_CASE("pgsql: a purge larger than one transaction writes its new bin straigh
     CHECK(db.one("SELECT COUNT(*), SUM(packets), SUM(bytes) FROM " + db.q(t)) == "150000|600000|30000000");
     db.exec("DROP TABLE " + db.q(t));
 }
+
+TEST_CASE("pgsql: a column whose type changes between purges is written by its new type") {
+    // Values go in binary, read by the server by the column's type: the types are looked up
+    // in each transaction, else the int8 bytes of `bytes` would read as a numeric (zero).
+    PgDb db;
+    if (!server_up(db)) return;
+    TempDir dir;
+    const std::string t = new_v9_table(db);
+    {
+        Driver d(db.module(), db.config(dir, t, 9));
+        REQUIRE_MESSAGE(d.ok(), d.error());
+        CHECK(d.purge({make_row(1, 1, 600, 2, 200)}, kHostPrims) == FA_OK);
+        CHECK(d.flush() == FA_OK);
+        db.exec("ALTER TABLE " + t + " ALTER COLUMN bytes TYPE numeric(20)");
+        // A new bin (straight into the table) and the same bin again (through the staging table).
+        CHECK(d.purge({make_row(1, 1, 1200, 3, 300), make_row(2, 1, 1200, 1, 60)}, kHostPrims) == FA_OK);
+        CHECK(d.purge({make_row(1, 1, 600, 4, 400)}, kHostPrims) == FA_OK);
+        CHECK(d.flush() == FA_OK);
+        CHECK(d.counter("sql_rows_committed") == 4);
+        CHECK(d.counter("sql_rows_refused") == 0);
+    }
+    CHECK(db.query("SELECT EXTRACT(EPOCH FROM stamp_inserted)::bigint, packets, bytes FROM " + t +
+                   " ORDER BY 1, bytes") == std::vector<std::string>{"600|6|600", "1200|1|60", "1200|3|300"});
+    db.exec("DROP TABLE " + t);
+}
+
+TEST_CASE("pgsql: sql_dont_try_update writes binary values into pmacct's narrower types") {
+    PgDb db;
+    if (!server_up(db)) return;
+    TempDir dir;
+    const std::string t = new_v9_table(db);
+    db.exec("ALTER TABLE " + t + " DROP CONSTRAINT " + t + "_pkey, ALTER COLUMN packets TYPE integer, "
+            "ALTER COLUMN as_dst TYPE integer, ALTER COLUMN tos TYPE integer");
+    auto cfg = db.config(dir, t, 9);
+    cfg["sql_dont_try_update"] = "true";
+    {
+        Driver d(db.module(), cfg);
+        REQUIRE_MESSAGE(d.ok(), d.error());
+        auto r = make_row(1, 1, 600, 7, 700);
+        r.rec.dst_as = 65001;
+        r.rec.tos = 184;
+        CHECK(d.purge({r}, kHostPrims | bit(FA_P_DST_AS) | bit(FA_P_TOS)) == FA_OK);
+        CHECK(d.purge({r}, kHostPrims | bit(FA_P_DST_AS) | bit(FA_P_TOS)) == FA_OK);
+        CHECK(d.flush() == FA_OK);
+    }
+    CHECK(db.query("SELECT ip_src, ip_dst, port_src, port_dst, ip_proto, as_dst, tos, packets, bytes FROM " + t) ==
+          std::vector<std::string>(2, "10.0.0.1|192.168.0.1|40000|443|6|65001|184|7|700"));
+    db.exec("DROP TABLE " + t);
+}

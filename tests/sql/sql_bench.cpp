@@ -4,6 +4,7 @@
 // modules through FakeHost; flush() returns once the rows are committed. Not run by ctest.
 // SQL_BENCH_PREFILL_BINS=N first fills the table with N earlier bins of the same keys, so the
 // merge meets a table that already holds N * rows rows (as a table a day old does).
+// SQL_BENCH_ONLY=insert runs only the first purge (for a profile of it).
 // Usage: SQL_BENCH_ROWS=100000 SQL_BENCH_BACKENDS="sqlite3 pgsql mysql" SQL_BENCH_PREFILL_BINS=0 sql_bench
 #include <chrono>    // std::chrono
 #include <cstdio>    // std::printf
@@ -98,6 +99,7 @@ TEST_CASE("rows per second committed at 100K distinct keys per bin") {
             run("output_" + b + ".so", cfg, rows_for(n, kBin - 600 * (prefill - p)),
                 ("prefill bin " + std::to_string(p + 1) + "/" + std::to_string(prefill)).c_str());
         run("output_" + b + ".so", cfg, rows, "insert (new rows)");
+        if (env_or("SQL_BENCH_ONLY", "") == "insert") continue;
         run("output_" + b + ".so", cfg, rows, "update (same keys and bin)");
         cfg["sql_dont_try_update"] = "true";
         cfg["sql_table"] = table + "_ins";

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "pg_binary.hpp"
+
+#include <algorithm>    // std::sort
+#include <charconv>     // std::from_chars
+#include <cstring>      // std::memcmp
+
+#include <arpa/inet.h>  // inet_pton
+
+namespace flowacct::pgbin {
+
+namespace {
+
+// pg_type oids (catalog/pg_type_d.h, fixed since the types exist).
+constexpr std::uint32_t kInt8 = 20, kInt2 = 21, kInt4 = 23, kText = 25, kMacaddr = 829, kInet = 869,
+                        kBpchar = 1042, kVarchar = 1043, kTimestamp = 1114;
+
+// PostgreSQL's own address family codes in an inet value (utils/inet.h), not the system's.
+constexpr std::uint8_t kPgAfInet = 2, kPgAfInet6 = 3;
+
+void put_be(std::string& out, std::uint64_t v, int bytes) {
+    char b[8];
+    for (int i = 0; i < bytes; ++i) b[i] = static_cast<char>(v >> (8 * (bytes - 1 - i)));
+    out.append(b, static_cast<std::size_t>(bytes));
+}
+
+void put_len(std::string& out, std::size_t len) { put_be(out, len, 4); }
+
+bool parse_int(std::string_view s, std::int64_t lo, std::int64_t hi, std::int64_t& v) {
+    auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size() && v >= lo && v <= hi;
+}
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// A dotted quad, as the renderer writes it (no leading zeros: "01" goes to inet_pton's rules).
+bool parse_v4(std::string_view s, unsigned char* a) {
+    std::size_t i = 0;
+    for (int part = 0; part < 4; ++part) {
+        if (part && (i >= s.size() || s[i++] != '.')) return false;
+        const std::size_t start = i;
+        unsigned v = 0;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - start < 3) v = v * 10 + static_cast<unsigned>(s[i++] - '0');
+        if (i == start || v > 255 || (i - start > 1 && s[start] == '0')) return false;
+        a[part] = static_cast<unsigned char>(v);
+    }
+    return i == s.size();
+}
+
+// Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+// "YYYY-MM-DD HH:MM:SS[.ffffff]" as microseconds since 2000-01-01 00:00:00 (timestamp without
+// time zone: the wall-clock value as written, no time zone applied).
+bool parse_timestamp(std::string_view s, std::int64_t& us) {
+    const auto num = [&](std::size_t at, std::size_t n, std::int64_t& v) {
+        return at + n <= s.size() && parse_int(s.substr(at, n), 0, 9999, v);
+    };
+    std::int64_t y, mo, d, h, mi, sec;
+    if (s.size() < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':') return false;
+    if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) || !num(17, 2, sec))
+        return false;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) return false;
+    std::int64_t frac = 0;
+    if (s.size() > 19) {
+        if (s[19] != '.' || s.size() > 26 || s.size() == 20) return false;
+        std::string_view digits = s.substr(20);
+        if (!parse_int(digits, 0, 999999, frac) || digits.front() == '+' || digits.front() == '-') return false;
+        for (std::size_t i = digits.size(); i < 6; ++i) frac *= 10;
+    }
+    // A day beyond its month's end (02-30) goes as text, for the server to refuse as before.
+    static const std::int64_t month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > month_days[mo - 1] + (mo == 2 && leap)) return false;
+    const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+    const std::int64_t since_2000 = days - 10957; // 1970-01-01 to 2000-01-01
+    us = ((since_2000 * 86400 + h * 3600 + mi * 60 + sec) * 1000000) + frac;
+    return true;
+}
+
+} // namespace
+
+bool wire_of(std::uint32_t oid, Wire& out) {
+    switch (oid) {
+    case kInt8: out = Wire::Int8; return true;
+    case kInt4: out = Wire::Int4; return true;
+    case kInt2: out = Wire::Int2; return true;
+    case kMacaddr: out = Wire::Mac; return true;
+    case kInet: out = Wire::Inet; return true;
+    case kTimestamp: out = Wire::Timestamp; return true;
+    case kText: case kBpchar: case kVarchar: out = Wire::Text; return true;
+    default: return false;
+    }
+}
+
+bool put_field(Wire w, std::string_view cell, std::string& out) {
+    // The field's length and value, composed here and appended once.
+    char b[4 + 20];
+    std::size_t n = 0;
+    std::int64_t v = 0;
+    const auto be = [&](std::uint64_t x, int bytes) {
+        const std::uint64_t big = __builtin_bswap64(x) >> (8 * (8 - bytes));
+        std::memcpy(b + 4, &big, static_cast<std::size_t>(bytes));
+        n = static_cast<std::size_t>(bytes);
+    };
+    switch (w) {
+    case Wire::Int8:
+        if (!parse_int(cell, INT64_MIN, INT64_MAX, v)) return false;
+        be(static_cast<std::uint64_t>(v), 8);
+        break;
+    case Wire::Int4:
+        if (!parse_int(cell, INT32_MIN, INT32_MAX, v)) return false;
+        be(static_cast<std::uint64_t>(v), 4);
+        break;
+    case Wire::Int2:
+        if (!parse_int(cell, INT16_MIN, INT16_MAX, v)) return false;
+        be(static_cast<std::uint64_t>(v), 2);
+        break;
+    case Wire::Mac:
+        // xx:xx:xx:xx:xx:xx, as the renderer writes it.
+        if (cell.size() != 17) return false;
+        for (int i = 0; i < 6; ++i) {
+            const int hi = hex_digit(cell[i * 3]), lo = hex_digit(cell[i * 3 + 1]);
+            if (hi < 0 || lo < 0 || (i < 5 && cell[i * 3 + 2] != ':')) return false;
+            b[4 + i] = static_cast<char>(hi << 4 | lo);
+        }
+        n = 6;
+        break;
+    case Wire::Inet: {
+        // A host address (the renderer writes no mask): family, mask length, is_cidr, size.
+        unsigned char a[16];
+        if (parse_v4(cell, a)) {
+            const char head[4] = {static_cast<char>(kPgAfInet), 32, 0, 4};
+            std::memcpy(b + 4, head, 4);
+            std::memcpy(b + 8, a, 4);
+            n = 8;
+            break;
+        }
+        char text[64];
+        if (cell.empty() || cell.size() >= sizeof text) return false;
+        cell.copy(text, cell.size());
+        text[cell.size()] = '\0';
+        if (inet_pton(AF_INET6, text, a) != 1) return false;
+        const char head[4] = {static_cast<char>(kPgAfInet6), static_cast<char>(128), 0, 16};
+        std::memcpy(b + 4, head, 4);
+        std::memcpy(b + 8, a, 16);
+        n = 20;
+        break;
+    }
+    case Wire::Timestamp:
+        if (!parse_timestamp(cell, v)) return false;
+        be(static_cast<std::uint64_t>(v), 8);
+        break;
+    case Wire::Text:
+        // The server checks the text's encoding as it does for text COPY.
+        put_len(out, cell.size());
+        out.append(cell);
+        return true;
+    }
+    const std::uint32_t len = __builtin_bswap32(static_cast<std::uint32_t>(n));
+    std::memcpy(b, &len, 4);
+    out.append(b, 4 + n);
+    return true;
+}
+
+void put_order_key(Wire w, std::string_view value, std::string& out) {
+    switch (w) {
+    case Wire::Int8: case Wire::Int4: case Wire::Int2: case Wire::Timestamp:
+        // Big-endian two's complement with the sign bit flipped orders as the signed value.
+        out.push_back(static_cast<char>(value.front() ^ 0x80));
+        out.append(value.substr(1));
+        return;
+    case Wire::Mac: case Wire::Inet:
+        // macaddr compares byte-wise; inet by family, then address (host addresses: one mask
+        // length per family, which the bytes after the family repeat).
+        out.append(value);
+        return;
+    case Wire::Text:
+        out.append(value);
+        out.push_back('\0');
+        return;
+    }
+}
+
+bool Encoder::encode(const sql::RenderedGroup& g, const std::vector<Wire>& wires, const std::vector<std::size_t>& order) {
+    const std::size_t rows = g.rows();
+    tuples_.clear();
+    keys_.clear();
+    at_.assign(1, 0);
+    key_at_.assign(1, 0);
+    at_.reserve(rows + 1);
+    key_at_.reserve(rows + 1);
+    sorted_.resize(rows);
+    if (wires.size() != g.columns) return false;
+    // Where the current row's value of each column starts, for its order key.
+    std::vector<std::size_t> value_at(g.columns + 1);
+    // A bin's rows share their stamps' text (RenderedGroup): each is parsed once.
+    struct Stamp {
+        const char* text = nullptr;
+        char field[12];
+    };
+    std::vector<Stamp> stamps(g.columns);
+    for (std::size_t row = 0; row < rows; ++row) {
+        if (row == 1) tuples_.reserve(tuples_.size() * rows * 5 / 4);
+        put_be(tuples_, g.columns, 2);
+        for (std::size_t c = 0; c < g.columns; ++c) {
+            value_at[c] = tuples_.size() + 4;
+            const std::string_view cell = g.cell(row, c);
+            if (wires[c] != Wire::Timestamp) {
+                if (!put_field(wires[c], cell, tuples_)) return false;
+                continue;
+            }
+            Stamp& st = stamps[c];
+            if (cell.data() != st.text) {
+                std::string one;
+                if (!put_field(Wire::Timestamp, cell, one) || one.size() != sizeof st.field) return false;
+                std::memcpy(st.field, one.data(), sizeof st.field);
+                st.text = cell.data();
+            }
+            tuples_.append(st.field, sizeof st.field);
+        }
+        value_at[g.columns] = tuples_.size() + 4;
+        at_.push_back(tuples_.size());
+        if (order.empty()) continue;
+        for (std::size_t c : order) {
+            // A value ends where the next field's 4-byte length begins.
+            const std::size_t end = value_at[c + 1] - 4;
+            put_order_key(wires[c], std::string_view(tuples_).substr(value_at[c], end - value_at[c]), keys_);
+        }
+        key_at_.push_back(keys_.size());
+    }
+    for (std::uint32_t i = 0; i < rows; ++i) sorted_[i] = i;
+    if (!order.empty()) {
+        const char* k = keys_.data();
+        std::sort(sorted_.begin(), sorted_.end(), [&](std::uint32_t a, std::uint32_t b) {
+            const std::size_t la = key_at_[a + 1] - key_at_[a], lb = key_at_[b + 1] - key_at_[b];
+            const int c = std::memcmp(k + key_at_[a], k + key_at_[b], std::min(la, lb));
+            return c < 0 || (c == 0 && la < lb);
+        });
+    }
+    return true;
+}
+
+std::string_view header() {
+    static const char h[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', '\xff', '\r', '\n', '\0', 0, 0, 0, 0, 0, 0, 0, 0};
+    return {h, sizeof h};
+}
+
+std::string_view trailer() { return {"\xff\xff", 2}; }
+
+} // namespace flowacct::pgbin
