@@ -26,6 +26,8 @@ constexpr fa_config_key kKeys[] = {
     {"nfprobe_maxflows", FA_KEY_INT, "8192", "Flows the cache holds; beyond, the least recently seen is exported"},
     {"nfprobe_engine", FA_KEY_STRING, "0:0", "engine_type:engine_id (v5/v9), or one number: the source id / observation domain"},
     {"nfprobe_source_ip", FA_KEY_STRING, nullptr, "Local address the datagrams are sent from"},
+    {"nfprobe_udp_gso", FA_KEY_BOOL, "false",
+     "Send runs of equal-length datagrams as one message the kernel cuts up (UDP GSO); false: one each"},
 };
 
 // A record is already a flow (re-exported as is) when it spans time, as collector inputs give;
@@ -143,7 +145,7 @@ private:
         socklen_t len = 0;
         sockaddr_storage to = endpoint(ctx, len);
         try {
-            return UdpSender(to, len, ctx.config().str("nfprobe_source_ip"));
+            return UdpSender(to, len, ctx.config().str("nfprobe_source_ip"), ctx.config().boolean("nfprobe_udp_gso", false));
         } catch (const std::runtime_error& e) {
             throw sdk::Error(e.what(), "nfprobe_source_ip");
         }

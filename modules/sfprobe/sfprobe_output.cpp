@@ -29,6 +29,8 @@ constexpr fa_config_key kKeys[] = {
     {"sfprobe_sampling_rate", FA_KEY_INT, "1", "Sample 1 out of N packet records"},
     {"sfprobe_ifspeed", FA_KEY_INT, "100000000", "Interface speed announced in counter samples (bit/s)"},
     {"sfprobe_source_ip", FA_KEY_STRING, nullptr, "Local address the datagrams are sent from"},
+    {"sfprobe_udp_gso", FA_KEY_BOOL, "false",
+     "Send runs of equal-length datagrams as one message the kernel cuts up (UDP GSO); false: one each"},
 };
 
 constexpr std::uint64_t kCounterIntervalUs = 20ull * 1000000; // counter samples every 20 s
@@ -142,7 +144,7 @@ private:
     }
     UdpSender make_sender(const sdk::Context& ctx) const {
         try {
-            return UdpSender(to_, to_len_, ctx.config().str("sfprobe_source_ip"));
+            return UdpSender(to_, to_len_, ctx.config().str("sfprobe_source_ip"), ctx.config().boolean("sfprobe_udp_gso", false));
         } catch (const std::runtime_error& e) {
             throw sdk::Error(e.what(), "sfprobe_source_ip");
         }

@@ -6,6 +6,7 @@
 #include <fcntl.h>      // fcntl, O_NONBLOCK
 #include <netdb.h>      // getaddrinfo
 #include <netinet/in.h> // sockaddr_in, sockaddr_in6
+#include <netinet/udp.h> // UDP_SEGMENT
 #include <sys/uio.h>    // iovec
 #include <unistd.h>     // close
 
@@ -55,7 +56,8 @@ bool parse_endpoint(const std::string& text, sockaddr_storage& out, socklen_t& l
     return true;
 }
 
-UdpSender::UdpSender(const sockaddr_storage& to, socklen_t to_len, const std::string& source_ip) {
+UdpSender::UdpSender(const sockaddr_storage& to, socklen_t to_len, const std::string& source_ip, bool gso)
+    : gso_(gso) {
     fd_ = ::socket(to.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     if (!source_ip.empty()) {
@@ -105,34 +107,71 @@ UdpSender::Sent UdpSender::queue(const void* data, std::size_t len) {
 
 UdpSender::Sent UdpSender::send_queued() {
     Sent out;
+    // A run: datagrams end to end in queued_, all of `segment` bytes but the last (which may be
+    // shorter). With UDP GSO a run is one message, cut into its datagrams by the kernel after the
+    // IP path, which then runs once per run instead of once per datagram.
+    struct Run {
+        std::size_t first = 0, count = 0, bytes = 0, segment = 0;
+    };
+    Run runs[kQueued];
     mmsghdr msgs[kQueued];
     iovec iov[kQueued];
+    alignas(cmsghdr) unsigned char control[kQueued][CMSG_SPACE(sizeof(std::uint16_t))];
     std::size_t done = 0;
     bool retried = false;
     while (done < spans_.size()) {
-        const std::size_t n = std::min(spans_.size() - done, kQueued);
-        for (std::size_t i = 0; i < n; ++i) {
-            iov[i].iov_base = queued_.data() + spans_[done + i].first;
-            iov[i].iov_len = spans_[done + i].second;
-            msgs[i] = mmsghdr{};
-            msgs[i].msg_hdr.msg_iov = &iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
+        std::size_t n = 0;
+        for (std::size_t i = done; i < spans_.size() && n < kQueued; ++n) {
+            Run& r = runs[n];
+            r = Run{i, 0, 0, spans_[i].second};
+            while (i < spans_.size() && (r.count == 0 || (gso_ && r.count < kMaxSegments &&
+                                                          spans_[i].second <= r.segment &&
+                                                          r.bytes + spans_[i].second <= kMaxGsoBytes))) {
+                r.bytes += spans_[i].second;
+                ++r.count;
+                ++i;
+                if (spans_[i - 1].second < r.segment) break; // a shorter datagram ends its run
+            }
+            iov[n].iov_base = queued_.data() + spans_[r.first].first;
+            iov[n].iov_len = r.bytes;
+            msgs[n] = mmsghdr{};
+            msgs[n].msg_hdr.msg_iov = &iov[n];
+            msgs[n].msg_hdr.msg_iovlen = 1;
+            if (r.count > 1) {
+                msgs[n].msg_hdr.msg_control = control[n];
+                msgs[n].msg_hdr.msg_controllen = sizeof control[n];
+                cmsghdr* c = CMSG_FIRSTHDR(&msgs[n].msg_hdr);
+                c->cmsg_level = SOL_UDP;
+                c->cmsg_type = UDP_SEGMENT;
+                c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+                const auto segment = static_cast<std::uint16_t>(r.segment);
+                std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+            }
         }
         const int rc = ::sendmmsg(fd_, msgs, static_cast<unsigned>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
         if (rc > 0) {
-            for (int i = 0; i < rc; ++i) ++(msgs[i].msg_len == spans_[done + i].second ? out.datagrams : out.dropped);
-            done += static_cast<std::size_t>(rc);
+            for (int i = 0; i < rc; ++i) {
+                (msgs[i].msg_len == runs[i].bytes ? out.datagrams : out.dropped) += runs[i].count;
+                done += runs[i].count;
+            }
             continue;
         }
-        // The first datagram was refused. A connected socket reports an earlier datagram's ICMP
+        const int e = errno;
+        // A kernel without UDP GSO, or a route whose device cannot offload the checksum: every
+        // datagram goes as its own message from now on.
+        if (runs[0].count > 1 && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP)) {
+            gso_ = false;
+            continue;
+        }
+        // The first message was refused. A connected socket reports an earlier datagram's ICMP
         // error (the receiver was not listening) on the next send, which then sends nothing:
-        // once reported, it is tried again; any other refusal is a drop.
-        if (!retried && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)) {
+        // once reported, it is tried again; any other refusal drops the message's datagrams.
+        if (!retried && (e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH)) {
             retried = true;
             continue;
         }
-        ++out.dropped;
-        ++done;
+        out.dropped += runs[0].count;
+        done += runs[0].count;
     }
     queued_.clear();
     spans_.clear();
