@@ -325,13 +325,21 @@ TEST_CASE("flows without routing data travel in the lean templates: fewer datagr
             for (const auto& r : recs) p += r.packets, b += r.bytes;
             CHECK(p == packets);
             CHECK(b == bytes);
-            CHECK(recs[1].vlan == 7);
-            CHECK(recs[1].dst_mac[0] == 0x02);
-            CHECK(recs[1].src_port == 1001);
-            CHECK(recs[1].in_iface == (routed ? 3u : 0u));
-            CHECK(recs[3].ip_version == 6);
-            CHECK(recs[3].src_port == 5003);
-            CHECK(recs[299].bytes == 5'000'000'000ull);
+            // A datagram holds one template's flows: records come grouped by template, so they
+            // are found by port.
+            const auto by_port = [&](std::uint16_t port) {
+                const fa_record* found = nullptr;
+                for (const auto& r : recs)
+                    if (r.src_port == port) found = &r;
+                REQUIRE(found);
+                return *found;
+            };
+            CHECK(by_port(1001).vlan == 7);
+            CHECK(by_port(1001).dst_mac[0] == 0x02);
+            CHECK(by_port(1001).ip_version == 4);
+            CHECK(by_port(1001).in_iface == (routed ? 3u : 0u));
+            CHECK(by_port(5003).ip_version == 6);
+            CHECK(by_port(1299).bytes == 5'000'000'000ull);
             CHECK(counters.sum("no_template") == 0);
             CHECK(counters.sum("bad_set_len") == 0);
         }
@@ -381,6 +389,53 @@ TEST_CASE("templates open the first datagram and are sent again every refresh_pa
         CHECK(seq(0) == 0);
         CHECK(seq(1) == (version == 9 ? 1u : 2u)); // IPFIX: 1 options record + 1 flow in the first
         CHECK(seq(2) == (version == 9 ? 2u : 3u));
+    }
+}
+
+TEST_CASE("a datagram holds one template's flows; they go out in runs of one length, numbered in order") {
+    for (int version : {9, 10}) {
+        CAPTURE(version);
+        NetflowConfig cfg;
+        cfg.version = version;
+        Datagrams d;
+        NetflowEncoder enc(cfg, d);
+        std::uint64_t packets = 0;
+        for (int i = 0; i < 3000; ++i) {
+            // IPv4 and IPv6 flows interleaved; a new sampling rate halfway (announced before use).
+            fa_record f = i % 3 ? packet4(static_cast<std::uint8_t>(i), static_cast<std::uint16_t>(i), 6, kT0 + i)
+                                : packet6(static_cast<std::uint16_t>(i), kT0 + i);
+            f.sampling_rate = i < 1500 ? 1 : 64;
+            CHECK(enc.add(f, kT0 + 10 * kSec));
+            packets += f.packets;
+        }
+        enc.flush(kT0 + 10 * kSec);
+        // Each datagram alone: its flows are all IPv4 or all IPv6.
+        netflow::DecoderOptions opt;
+        MapCounters counters;
+        netflow::Decoder dec(opt, counters);
+        netflow::Exporter from;
+        from.port = 9999;
+        std::size_t size_changes = 0, decoded = 0;
+        std::uint64_t decoded_packets = 0;
+        for (std::size_t i = 0; i < d.all.size(); ++i) {
+            netflow::VectorSink sink;
+            dec.decode(d.all[i].data(), d.all[i].size(), from, kT0 + 100 * kSec, sink);
+            std::vector<fa_record> recs = sink.take();
+            for (const auto& r : recs) {
+                CHECK(r.ip_version == recs.front().ip_version);
+                CHECK(r.sampling_rate == (r.src_port < 1500 ? 1u : 64u));
+                decoded_packets += r.packets;
+            }
+            decoded += recs.size();
+            if (i && d.all[i].size() != d.all[i - 1].size()) ++size_changes;
+        }
+        CHECK(decoded == 3000);
+        CHECK(decoded_packets == packets);
+        CHECK(counters.sum("no_template") == 0);
+        for (const char* seq : {"seq_lost", "seq_reordered", "seq_dup", "seq_reset"}) CHECK_MESSAGE(counters.sum(seq) == 0, seq);
+        // Runs: the datagrams of a template follow one another (with mixed datagrams, each
+        // datagram's length differed from the last's).
+        CHECK(size_changes * 4 < d.all.size());
     }
 }
 

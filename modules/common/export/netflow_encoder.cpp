@@ -2,6 +2,7 @@
 // NetFlow v5 (Cisco), v9 (RFC 3954) and IPFIX (RFC 7011) datagram building.
 #include "netflow_encoder.hpp"
 
+#include <algorithm> // std::stable_sort
 #include <cstring>  // std::memcpy
 
 namespace flowacct::exporter {
@@ -73,9 +74,12 @@ std::uint32_t clamp32(std::uint64_t v) { return v > 0xffffffffull ? 0xffffffffu 
 
 } // namespace
 
-NetflowEncoder::NetflowEncoder(const NetflowConfig& config, DatagramSink& sink)
-    : cfg_(config), sink_(sink), w_(buf_, config.max_datagram < sizeof buf_ ? config.max_datagram : sizeof buf_) {
+NetflowEncoder::NetflowEncoder(const NetflowConfig& config, DatagramSink& sink) : cfg_(config), sink_(sink) {
     if (cfg_.refresh_packets == 0) cfg_.refresh_packets = 1;
+    for (Datagram& d : slots_)
+        d.w = WireWriter(d.buf, cfg_.max_datagram < sizeof d.buf ? cfg_.max_datagram : sizeof d.buf);
+    pending_bytes_.reserve(kPending * sizeof slots_[0].buf);
+    pending_.reserve(kPending);
 }
 
 std::uint32_t NetflowEncoder::uptime_ms(std::uint64_t t_us) const {
@@ -93,94 +97,97 @@ std::uint16_t NetflowEncoder::sampler_for(std::uint32_t rate, bool& is_new) {
     return static_cast<std::uint16_t>(rate_count_);
 }
 
-void NetflowEncoder::begin(std::uint64_t now_us) {
-    w_.reset();
-    open_ = true;
-    records_ = data_records_ = 0;
-    set_id_ = 0;
-    export_us_ = now_us;
+void NetflowEncoder::begin(Datagram& d, std::uint64_t now_us) {
+    d.w.reset();
+    d.open = true;
+    d.templates = false;
+    d.records = d.data_records = 0;
+    d.set_id = 0;
+    d.export_us = now_us;
     const std::size_t header = cfg_.version == 5 ? kV5Header : cfg_.version == 9 ? kV9Header : kIpfixHeader;
-    w_.zeros(header); // filled by flush()
+    d.w.zeros(header); // filled by finish() and emit()
     if (cfg_.version == 5) return;
     if (!templates_due_ && (since_templates_ >= cfg_.refresh_packets || now_us >= templates_at_us_ + cfg_.refresh_us))
         templates_due_ = true;
-    if (templates_due_) write_templates();
+    if (templates_due_) write_templates(d);
     ++since_templates_;
 }
 
-void NetflowEncoder::close_set() {
-    if (set_id_ == 0) return;
+void NetflowEncoder::close_set(Datagram& d) {
+    if (d.set_id == 0) return;
     if (cfg_.version == 9)
-        while ((w_.size() - set_start_) % 4) w_.u8(0); // RFC 3954: flowsets end on 32 bits
-    w_.patch16(set_start_ + 2, static_cast<std::uint16_t>(w_.size() - set_start_));
-    set_id_ = 0;
+        while ((d.w.size() - d.set_start) % 4) d.w.u8(0); // RFC 3954: flowsets end on 32 bits
+    d.w.patch16(d.set_start + 2, static_cast<std::uint16_t>(d.w.size() - d.set_start));
+    d.set_id = 0;
 }
 
-void NetflowEncoder::write_templates() {
+void NetflowEncoder::write_templates(Datagram& d) {
+    WireWriter& w = d.w;
+    d.templates = true;
     const bool v9 = cfg_.version == 9;
     const Field* tail = v9 ? kV9Tail : kIpfixTail;
     // Data templates.
-    std::size_t at = w_.size();
-    w_.u16(v9 ? 0 : 2);
-    w_.u16(0);
+    std::size_t at = w.size();
+    w.u16(v9 ? 0 : 2);
+    w.u16(0);
     for (const Shape& t : kShapes) {
-        w_.u16(t.id);
-        w_.u16(static_cast<std::uint16_t>(t.n + 3));
-        for (std::size_t i = 0; i < t.n; ++i) w_.u16(t.fields[i].id), w_.u16(t.fields[i].len);
-        for (std::size_t i = 0; i < 3; ++i) w_.u16(tail[i].id), w_.u16(tail[i].len);
-        ++records_;
+        w.u16(t.id);
+        w.u16(static_cast<std::uint16_t>(t.n + 3));
+        for (std::size_t i = 0; i < t.n; ++i) w.u16(t.fields[i].id), w.u16(t.fields[i].len);
+        for (std::size_t i = 0; i < 3; ++i) w.u16(tail[i].id), w.u16(tail[i].len);
+        ++d.records;
     }
-    w_.patch16(at + 2, static_cast<std::uint16_t>(w_.size() - at));
+    w.patch16(at + 2, static_cast<std::uint16_t>(w.size() - at));
     // Options template: sampler id -> interval.
-    at = w_.size();
+    at = w.size();
     if (v9) {
-        w_.u16(1);
-        w_.u16(0);
-        w_.u16(258);
-        w_.u16(4);  // scope bytes: System
-        w_.u16(12); // option field bytes
-        w_.u16(1), w_.u16(4);   // scope System (the source id)
-        w_.u16(48), w_.u16(2);  // FLOW_SAMPLER_ID
-        w_.u16(49), w_.u16(1);  // FLOW_SAMPLER_MODE
-        w_.u16(50), w_.u16(4);  // FLOW_SAMPLER_RANDOM_INTERVAL
-        while ((w_.size() - at) % 4) w_.u8(0);
+        w.u16(1);
+        w.u16(0);
+        w.u16(258);
+        w.u16(4);  // scope bytes: System
+        w.u16(12); // option field bytes
+        w.u16(1), w.u16(4);   // scope System (the source id)
+        w.u16(48), w.u16(2);  // FLOW_SAMPLER_ID
+        w.u16(49), w.u16(1);  // FLOW_SAMPLER_MODE
+        w.u16(50), w.u16(4);  // FLOW_SAMPLER_RANDOM_INTERVAL
+        while ((w.size() - at) % 4) w.u8(0);
     } else {
-        w_.u16(3);
-        w_.u16(0);
-        w_.u16(258);
-        w_.u16(3); // fields
-        w_.u16(1); // scope fields
-        w_.u16(302), w_.u16(2); // selectorId (scope)
-        w_.u16(305), w_.u16(4); // samplingPacketInterval: 1 packet taken...
-        w_.u16(306), w_.u16(4); // samplingPacketSpace: ...then N-1 skipped
+        w.u16(3);
+        w.u16(0);
+        w.u16(258);
+        w.u16(3); // fields
+        w.u16(1); // scope fields
+        w.u16(302), w.u16(2); // selectorId (scope)
+        w.u16(305), w.u16(4); // samplingPacketInterval: 1 packet taken...
+        w.u16(306), w.u16(4); // samplingPacketSpace: ...then N-1 skipped
     }
-    w_.patch16(at + 2, static_cast<std::uint16_t>(w_.size() - at));
-    ++records_;
+    w.patch16(at + 2, static_cast<std::uint16_t>(w.size() - at));
+    ++d.records;
     // Options data: one record per known rate (at most kMaxRates, 11 or 10 bytes each).
     if (rate_count_) {
-        at = w_.size();
-        w_.u16(258);
-        w_.u16(0);
+        at = w.size();
+        w.u16(258);
+        w.u16(0);
         for (std::size_t i = 0; i < rate_count_; ++i) {
             if (v9) {
-                w_.u32(cfg_.domain);
-                w_.u16(static_cast<std::uint16_t>(i + 1));
-                w_.u8(2); // random sampling
-                w_.u32(rates_[i]);
+                w.u32(cfg_.domain);
+                w.u16(static_cast<std::uint16_t>(i + 1));
+                w.u8(2); // random sampling
+                w.u32(rates_[i]);
             } else {
-                w_.u16(static_cast<std::uint16_t>(i + 1));
-                w_.u32(1);
-                w_.u32(rates_[i] - 1);
+                w.u16(static_cast<std::uint16_t>(i + 1));
+                w.u32(1);
+                w.u32(rates_[i] - 1);
             }
-            ++records_;
-            ++data_records_;
+            ++d.records;
+            ++d.data_records;
         }
-        if (v9) while ((w_.size() - at) % 4) w_.u8(0);
-        w_.patch16(at + 2, static_cast<std::uint16_t>(w_.size() - at));
+        if (v9) while ((w.size() - at) % 4) w.u8(0);
+        w.patch16(at + 2, static_cast<std::uint16_t>(w.size() - at));
     }
     templates_due_ = false;
     since_templates_ = 0;
-    templates_at_us_ = export_us_;
+    templates_at_us_ = d.export_us;
     ++stats_.templates_sent;
 }
 
@@ -202,51 +209,57 @@ bool NetflowEncoder::add(const fa_record& f, std::uint64_t now_us) {
             ++stats_.dropped_ipv6_v5;
             return false;
         }
+        Datagram& d = slots_[0];
         std::uint32_t rate = f.sampling_rate ? f.sampling_rate : 1;
-        if (open_ && (records_ == kV5MaxFlows || rate != v5_rate_ || w_.room() < kV5Record)) flush(now_us);
-        if (!open_) {
-            begin(now_us);
+        if (d.open && (d.records == kV5MaxFlows || rate != v5_rate_ || d.w.room() < kV5Record)) finish(d, now_us);
+        if (!d.open) {
+            begin(d, now_us);
             v5_rate_ = rate;
         }
-        write_record_v5(f);
+        write_record_v5(d, f);
+        ++d.records;
+        if (f.time_end_us > d.export_us) d.export_us = f.time_end_us;
+        if (now_us > d.export_us) d.export_us = now_us;
     } else {
         bool is_new = false;
         std::uint16_t sampler = sampler_for(f.sampling_rate, is_new);
         if (is_new) {
             // The collector must learn the new sampler before the record that names it.
-            if (open_) flush(now_us);
+            flush(now_us);
             templates_due_ = true;
         }
-        if (!open_) begin(now_us);
         const bool lean = fits_lean(f, v6);
-        const Shape& shape = kShapes[(lean ? 2 : 0) + (v6 ? 1 : 0)];
+        const std::size_t slot = (lean ? 2 : 0) + (v6 ? 1 : 0);
+        const Shape& shape = kShapes[slot];
+        Datagram& d = slots_[slot];
+        if (!d.open) begin(d, now_us);
         const std::uint16_t want = shape.id;
         const std::size_t rec = shape.len + (cfg_.version == 9 ? kV9TailLen : kIpfixTailLen);
-        std::size_t need = rec + (set_id_ == want ? 0 : 4 + 3);
+        std::size_t need = rec + (d.set_id == want ? 0 : 4 + 3);
         if (cfg_.version == 9) need += 3; // padding when the set is closed
-        if (w_.room() < need) {
-            flush(now_us);
-            begin(now_us);
+        if (d.w.room() < need) {
+            finish(d, now_us);
+            begin(d, now_us);
         }
-        if (set_id_ != want) {
-            close_set();
-            set_start_ = w_.size();
-            w_.u16(want);
-            w_.u16(0);
-            set_id_ = want;
+        if (d.set_id != want) {
+            close_set(d);
+            d.set_start = d.w.size();
+            d.w.u16(want);
+            d.w.u16(0);
+            d.set_id = want;
         }
-        write_record(f, v6, lean, sampler, rec);
-        ++data_records_;
+        write_record(d, f, v6, lean, sampler, rec);
+        ++d.data_records;
+        ++d.records;
+        if (f.time_end_us > d.export_us) d.export_us = f.time_end_us;
+        if (now_us > d.export_us) d.export_us = now_us;
     }
-    ++records_;
     ++stats_.flows;
-    if (f.time_end_us > export_us_) export_us_ = f.time_end_us;
-    if (now_us > export_us_) export_us_ = now_us;
     return true;
 }
 
-void NetflowEncoder::write_record_v5(const fa_record& f) {
-    std::uint8_t* const first = w_.claim(kV5Record);
+void NetflowEncoder::write_record_v5(Datagram& d, const fa_record& f) {
+    std::uint8_t* const first = d.w.claim(kV5Record);
     if (!first) return;
     Cursor c{first};
     c.bytes(f.src_ip + 12, 4);
@@ -269,11 +282,12 @@ void NetflowEncoder::write_record_v5(const fa_record& f) {
     c.u8(f.src_mask);
     c.u8(f.dst_mask);
     c.u16(0);
-    if (c.p != first + kV5Record) w_.fail();
+    if (c.p != first + kV5Record) d.w.fail();
 }
 
-void NetflowEncoder::write_record(const fa_record& f, bool v6, bool lean, std::uint16_t sampler, std::size_t rec) {
-    std::uint8_t* const first = w_.claim(rec);
+void NetflowEncoder::write_record(Datagram& d, const fa_record& f, bool v6, bool lean, std::uint16_t sampler,
+                                  std::size_t rec) {
+    std::uint8_t* const first = d.w.claim(rec);
     if (!first) return;
     Cursor c{first};
     const std::size_t at = v6 ? 0 : 12, len = v6 ? 16 : 4;
@@ -312,47 +326,81 @@ void NetflowEncoder::write_record(const fa_record& f, bool v6, bool lean, std::u
         c.u64(f.time_end_us / 1000);
     }
     c.u16(sampler);
-    if (c.p != first + rec) w_.fail(); // the fields written are not the template's: never sent
+    if (c.p != first + rec) d.w.fail(); // the fields written are not the template's: never sent
 }
 
 void NetflowEncoder::flush(std::uint64_t now_us) {
-    if (!open_) return;
-    open_ = false;
-    if (records_ == 0) return;
-    close_set();
-    if (now_us > export_us_) export_us_ = now_us;
-    const std::uint32_t secs = static_cast<std::uint32_t>(export_us_ / 1000000);
+    for (Datagram& d : slots_)
+        if (d.open) finish(d, now_us);
+    emit();
+}
+
+void NetflowEncoder::finish(Datagram& d, std::uint64_t now_us) {
+    if (!d.open) return;
+    // The datagram with the templates goes before any datagram begun after it (whose flows may
+    // name a sampler it announces): it is finished first, and emit() keeps it ahead.
+    if (!d.templates)
+        for (Datagram& other : slots_)
+            if (&other != &d && other.open && other.templates) finish(other, now_us);
+    d.open = false;
+    if (d.records == 0) return;
+    close_set(d);
+    if (now_us > d.export_us) d.export_us = now_us;
+    WireWriter& w = d.w;
+    const std::uint32_t secs = static_cast<std::uint32_t>(d.export_us / 1000000);
+    Pending p;
+    // The sequence number is written by emit(), in the order the datagrams are sent.
     if (cfg_.version == 5) {
-        w_.patch16(0, 5);
-        w_.patch16(2, static_cast<std::uint16_t>(records_));
-        w_.patch32(4, uptime_ms(export_us_));
-        w_.patch32(8, secs);
-        w_.patch32(12, static_cast<std::uint32_t>(export_us_ % 1000000) * 1000);
-        w_.patch32(16, sequence_);
-        buf_[20] = cfg_.engine_type;
-        buf_[21] = cfg_.engine_id;
+        w.patch16(0, 5);
+        w.patch16(2, static_cast<std::uint16_t>(d.records));
+        w.patch32(4, uptime_ms(d.export_us));
+        w.patch32(8, secs);
+        w.patch32(12, static_cast<std::uint32_t>(d.export_us % 1000000) * 1000);
+        d.buf[20] = cfg_.engine_type;
+        d.buf[21] = cfg_.engine_id;
         const std::uint32_t interval = v5_rate_ > 1 ? (v5_rate_ < 0x3fff ? v5_rate_ : 0x3fff) : 0;
-        w_.patch16(22, static_cast<std::uint16_t>(interval ? (0x4000 | interval) : 0));
-        sequence_ += records_;
+        w.patch16(22, static_cast<std::uint16_t>(interval ? (0x4000 | interval) : 0));
+        p.sequence_step = d.records;
     } else if (cfg_.version == 9) {
-        w_.patch16(0, 9);
-        w_.patch16(2, static_cast<std::uint16_t>(records_));
-        w_.patch32(4, uptime_ms(export_us_));
-        w_.patch32(8, secs);
-        w_.patch32(12, sequence_);
-        w_.patch32(16, cfg_.domain);
-        ++sequence_;
+        w.patch16(0, 9);
+        w.patch16(2, static_cast<std::uint16_t>(d.records));
+        w.patch32(4, uptime_ms(d.export_us));
+        w.patch32(8, secs);
+        w.patch32(16, cfg_.domain);
+        p.sequence_step = 1;
     } else {
-        w_.patch16(0, 10);
-        w_.patch16(2, static_cast<std::uint16_t>(w_.size()));
-        w_.patch32(4, secs);
-        w_.patch32(8, sequence_);
-        w_.patch32(12, cfg_.domain);
-        sequence_ += data_records_;
+        w.patch16(0, 10);
+        w.patch16(2, static_cast<std::uint16_t>(w.size()));
+        w.patch32(4, secs);
+        w.patch32(12, cfg_.domain);
+        p.sequence_step = d.data_records;
     }
-    if (!w_.ok()) return; // cannot happen by construction; never send a torn datagram
-    ++stats_.datagrams;
-    sink_.datagram(buf_, w_.size());
+    if (!w.ok()) return; // cannot happen by construction; never send a torn datagram
+    p.at = pending_bytes_.size();
+    p.len = w.size();
+    p.order = d.templates ? 0 : 1 + static_cast<std::size_t>(&d - slots_);
+    pending_bytes_.insert(pending_bytes_.end(), d.buf, d.buf + w.size());
+    pending_.push_back(p);
+    if (pending_.size() >= kPending) emit();
+}
+
+void NetflowEncoder::emit() {
+    emit_order_.resize(pending_.size());
+    for (std::size_t i = 0; i < pending_.size(); ++i) emit_order_[i] = i;
+    std::stable_sort(emit_order_.begin(), emit_order_.end(),
+                     [&](std::size_t a, std::size_t b) { return pending_[a].order < pending_[b].order; });
+    // Where each version keeps its sequence number.
+    const std::size_t at = cfg_.version == 5 ? 16 : cfg_.version == 9 ? 12 : 8;
+    for (std::size_t i : emit_order_) {
+        const Pending& p = pending_[i];
+        std::uint8_t* g = pending_bytes_.data() + p.at;
+        for (int b = 0; b < 4; ++b) g[at + b] = static_cast<std::uint8_t>(sequence_ >> (24 - 8 * b));
+        sequence_ += p.sequence_step;
+        ++stats_.datagrams;
+        sink_.datagram(g, p.len);
+    }
+    pending_.clear();
+    pending_bytes_.clear();
 }
 
 } // namespace flowacct::exporter

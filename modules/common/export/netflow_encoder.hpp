@@ -7,6 +7,8 @@
 
 #include <flowacct/abi.h> // fa_record
 
+#include <vector>   // std::vector
+
 #include "wire_writer.hpp" // WireWriter
 
 namespace flowacct::exporter {
@@ -38,8 +40,12 @@ struct NetflowStats {
 };
 
 /// Builds datagrams of one version. One thread (the pipeline's). Datagrams never exceed
-/// max_datagram bytes (v5: 30 flows). Sequence numbers: v5 flows, v9 datagrams, IPFIX data
-/// records (options records included) sent before the datagram. Templates (IPv4 id 256, IPv6
+/// max_datagram bytes (v5: 30 flows). v9 and IPFIX: a datagram holds flows of one data template,
+/// one datagram open per template, so that full datagrams of a template are all of one length;
+/// finished datagrams go to the sink in groups of one template, kPending at a time (and at
+/// flush()): runs of equal datagrams, which a sender can pass to the kernel as one (UDP GSO).
+/// Sequence numbers: v5 flows, v9 datagrams, IPFIX data records (options records included) sent
+/// before the datagram, numbered in the order the sink gets them. Templates (IPv4 id 256, IPv6
 /// 257, sampling options 258, and the lean IPv4 259 and IPv6 260 for flows with no interface,
 /// AS, mask or next hop and 32-bit counters) open the first datagram and are refreshed; the
 /// options data map sampler id -> sampling interval for every rate the flows carried (rate 0 is
@@ -51,32 +57,53 @@ public:
     /// Appends one flow (times and counters from the record). `now_us` is the export time on
     /// the same base as the flow times. Returns false when the flow cannot be encoded (counted).
     bool add(const fa_record& flow, std::uint64_t now_us);
-    /// Sends the datagram being built, if any.
+    /// Finishes the datagrams being built and sends every finished one.
     void flush(std::uint64_t now_us);
     const NetflowStats& stats() const { return stats_; }
 
 private:
     static constexpr std::size_t kMaxRates = 64;
+    static constexpr std::size_t kSlots = 4;    // open datagrams: one per data template (v5: the first)
+    static constexpr std::size_t kPending = 32; // finished datagrams sent together
+
+    // A datagram being built.
+    struct Datagram {
+        std::uint8_t buf[1500];
+        WireWriter w{buf, 0};
+        bool open = false;
+        bool templates = false;        // opens with the templates (sent before the others)
+        std::size_t set_start = 0;
+        std::uint16_t set_id = 0;      // template id of the open data set, 0 when none is open
+        std::uint32_t records = 0;     // records in this datagram (v9: templates included)
+        std::uint32_t data_records = 0; // data records in this datagram (IPFIX sequence)
+        std::uint64_t export_us = 0;   // latest of now and the flows' ends in this datagram
+    };
+    // A finished datagram waiting in pending_bytes_ for its sequence number.
+    struct Pending {
+        std::size_t at = 0, len = 0;
+        std::size_t order = 0;         // 0 for one with templates, else 1 + its slot
+        std::uint32_t sequence_step = 0;
+    };
 
     std::uint16_t sampler_for(std::uint32_t rate, bool& is_new);
-    void begin(std::uint64_t now_us);
-    void close_set();
-    void write_templates();
-    void write_record_v5(const fa_record& f);
-    void write_record(const fa_record& f, bool v6, bool lean, std::uint16_t sampler, std::size_t rec);
+    void begin(Datagram& d, std::uint64_t now_us);
+    void close_set(Datagram& d);
+    void write_templates(Datagram& d);
+    void write_record_v5(Datagram& d, const fa_record& f);
+    void write_record(Datagram& d, const fa_record& f, bool v6, bool lean, std::uint16_t sampler, std::size_t rec);
+    // Closes `d` into the pending datagrams (a datagram with templates still open goes first).
+    void finish(Datagram& d, std::uint64_t now_us);
+    // Numbers and sends the pending datagrams, those with templates first, then by template.
+    void emit();
     std::uint32_t uptime_ms(std::uint64_t t_us) const;
 
     NetflowConfig cfg_;
     DatagramSink& sink_;
-    std::uint8_t buf_[1500];
-    WireWriter w_;
-    bool open_ = false;
-    std::size_t set_start_ = 0;
-    std::uint16_t set_id_ = 0;        // template id of the open data set, 0 when none is open
-    std::uint32_t records_ = 0;       // records in this datagram (v9: templates included)
-    std::uint32_t data_records_ = 0;  // data records in this datagram (IPFIX sequence)
+    Datagram slots_[kSlots];
+    std::vector<std::uint8_t> pending_bytes_;
+    std::vector<Pending> pending_;
+    std::vector<std::size_t> emit_order_;
     std::uint32_t v5_rate_ = 0;
-    std::uint64_t export_us_ = 0;     // latest of now and the flows' ends in this datagram
     std::uint64_t boot_us_ = 0;       // sysUptime zero (v5/v9)
     bool booted_ = false;
     std::uint32_t sequence_ = 0;
