@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Exporter speed: one generated capture turned into IPFIX by flowacctd (pcap -> nfprobe),
 # softflowd (-r) and pmacct's pmacctd (nfprobe plugin), in one run. Reports CPU seconds
-# (user+sys, i.e. per core: each is single-threaded on this path) and flows per CPU second.
+# (user+sys, i.e. per core: each is single-threaded on this path) and flows per CPU second;
+# flowacctd twice, with its defaults and with nfprobe_udp_gso: true.
 # usage: bench/exporters/run.sh BUILD_DIR [packets] [flows]
 set -euo pipefail
 BUILD=${1:?usage: $0 BUILD_DIR [packets] [flows]}
@@ -35,6 +36,10 @@ nfprobe_version: 10
 CONF
 /usr/bin/time -f "%U %S %e" -o "$W/f.time" "$BUILD/sbin/flowacctd" -f "$W/f.conf" 2>"$W/f.log"
 f_flows=$(grep -o 'flows_exported [0-9]*' "$W/f.log" | tail -1 | awk '{ print $2 }')
+# The same with nfprobe_udp_gso (off by default: see modules/nfprobe/README.md).
+{ cat "$W/f.conf"; echo "nfprobe_udp_gso: true"; } > "$W/g.conf"
+/usr/bin/time -f "%U %S %e" -o "$W/g.time" "$BUILD/sbin/flowacctd" -f "$W/g.conf" 2>"$W/g.log"
+g_flows=$(grep -o 'flows_exported [0-9]*' "$W/g.log" | tail -1 | awk '{ print $2 }')
 
 # softflowd: the same capture, IPFIX to the same port.
 /usr/bin/time -f "%U %S %e" -o "$W/s.time" softflowd -r "$W/b.pcap" -n 127.0.0.1:$PORT -v 10 -d >"$W/s.log" 2>&1 || true
@@ -62,5 +67,6 @@ row() { # name timefile records
     "$(awk -v p="$PACKETS" -v c="$c" 'BEGIN { if (c > 0) printf "%.0f", p / c; else print "-" }')"
 }
 row "flowacctd nfprobe" "$W/f.time" "$f_flows"
+row "flowacctd udp_gso" "$W/g.time" "$g_flows"
 row "softflowd" "$W/s.time" "$s_flows"
 row "pmacctd nfprobe" "$W/p.time" ""
