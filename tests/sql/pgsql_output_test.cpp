@@ -2,6 +2,9 @@
 // The pgsql output module against a real PostgreSQL (tests/sql/start_servers.sh).
 #include <libpq-fe.h> // PQ*
 
+#include <fstream> // std::ifstream
+#include <sstream> // std::stringstream
+
 #include <doctest/doctest.h>
 
 #include "server_cases.hpp" // sqltest::ServerDb and the shared cases
@@ -241,5 +244,44 @@ TEST_CASE("pgsql: sql_dont_try_update writes binary values into pmacct's narrowe
     }
     CHECK(db.query("SELECT ip_src, ip_dst, port_src, port_dst, ip_proto, as_dst, tos, packets, bytes FROM " + t) ==
           std::vector<std::string>(2, "10.0.0.1|192.168.0.1|40000|443|6|65001|184|7|700"));
+    db.exec("DROP TABLE " + t);
+}
+
+TEST_CASE("pgsql: a table made by pmacct's own acct_v9 script (INT counters, its key order) gets exact totals") {
+    // Debian's pmacct ships the script; .ci/deps installs pmacct.
+    std::ifstream in("/usr/share/doc/pmacct/sql/pmacct-create-table_v9.pgsql");
+    if (!in) {
+        MESSAGE("skip: pmacct's pgsql scripts are not installed");
+        return;
+    }
+    PgDb db;
+    if (!server_up(db)) return;
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string script = text.str();
+    const std::size_t from = script.find("CREATE TABLE acct_v9 (");
+    const std::size_t to = script.find(");", from);
+    REQUIRE(from != std::string::npos);
+    REQUIRE(to != std::string::npos);
+    pin_utc();
+    const std::string t = unique_table("pmacct_v9");
+    std::string ddl = script.substr(from, to + 2 - from);
+    ddl.replace(ddl.find("acct_v9"), 7, t);
+    ddl.replace(ddl.find("acct_v9_pk"), 10, t + "_pk");
+    db.exec(ddl);
+    TempDir dir;
+    {
+        Driver d(db.module(), db.config(dir, t, 9));
+        REQUIRE_MESSAGE(d.ok(), d.error());
+        std::vector<fa_row> rows;
+        for (std::uint32_t i = 0; i < 2000; ++i) rows.push_back(make_row(i, i % 7, 600, 1 + i % 3, 100));
+        CHECK(d.purge(rows, kHostPrims) == FA_OK);
+        CHECK(d.purge(rows, kHostPrims) == FA_OK);
+        CHECK(d.purge({make_row(1, 1, 1200, 5, 50)}, kHostPrims) == FA_OK);
+        CHECK(d.flush() == FA_OK);
+        CHECK(d.counter("sql_rows_refused") == 0);
+    }
+    CHECK(db.query("SELECT EXTRACT(EPOCH FROM stamp_inserted)::bigint, COUNT(*), SUM(packets), SUM(bytes), SUM(flows) FROM " + t +
+                   " GROUP BY 1 ORDER BY 1") == std::vector<std::string>{"600|2000|7998|400000|4000", "1200|1|5|50|1"});
     db.exec("DROP TABLE " + t);
 }
