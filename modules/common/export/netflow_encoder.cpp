@@ -100,7 +100,7 @@ std::uint16_t NetflowEncoder::sampler_for(std::uint32_t rate, bool& is_new) {
 void NetflowEncoder::begin(Datagram& d, std::uint64_t now_us) {
     d.w.reset();
     d.open = true;
-    d.templates = false;
+    d.templates = d.announces = false;
     d.records = d.data_records = 0;
     d.set_id = 0;
     d.export_us = now_us;
@@ -124,6 +124,8 @@ void NetflowEncoder::close_set(Datagram& d) {
 void NetflowEncoder::write_templates(Datagram& d) {
     WireWriter& w = d.w;
     d.templates = true;
+    d.announces = announce_;
+    announce_ = false;
     const bool v9 = cfg_.version == 9;
     const Field* tail = v9 ? kV9Tail : kIpfixTail;
     // Data templates.
@@ -226,7 +228,7 @@ bool NetflowEncoder::add(const fa_record& f, std::uint64_t now_us) {
         if (is_new) {
             // The collector must learn the new sampler before the record that names it.
             flush(now_us);
-            templates_due_ = true;
+            templates_due_ = announce_ = true;
         }
         const bool lean = fits_lean(f, v6);
         const std::size_t slot = (lean ? 2 : 0) + (v6 ? 1 : 0);
@@ -337,11 +339,12 @@ void NetflowEncoder::flush(std::uint64_t now_us) {
 
 void NetflowEncoder::finish(Datagram& d, std::uint64_t now_us) {
     if (!d.open) return;
-    // The datagram with the templates goes before any datagram begun after it (whose flows may
-    // name a sampler it announces): it is finished first, and emit() keeps it ahead.
-    if (!d.templates)
+    // A datagram announcing templates or a sampler goes before any datagram begun after it
+    // (whose flows use them): it is finished first, and emit() keeps it ahead. (A refresh of
+    // templates the collector has had may go out after data that uses them.)
+    if (!d.announces)
         for (Datagram& other : slots_)
-            if (&other != &d && other.open && other.templates) finish(other, now_us);
+            if (&other != &d && other.open && other.announces) finish(other, now_us);
     d.open = false;
     if (d.records == 0) return;
     close_set(d);

@@ -72,6 +72,7 @@ private:
         WireWriter w{buf, 0};
         bool open = false;
         bool templates = false;        // opens with the templates (sent before the others)
+        bool announces = false;        // ...which the collector has not had yet (first, new sampler)
         std::size_t set_start = 0;
         std::uint16_t set_id = 0;      // template id of the open data set, 0 when none is open
         std::uint32_t records = 0;     // records in this datagram (v9: templates included)
@@ -108,6 +109,7 @@ private:
     bool booted_ = false;
     std::uint32_t sequence_ = 0;
     bool templates_due_ = true;
+    bool announce_ = true; // the next templates are the first, or announce a new sampler
     std::uint32_t since_templates_ = 0;
     std::uint64_t templates_at_us_ = 0;
     std::uint32_t rates_[kMaxRates] = {};
