@@ -161,6 +161,7 @@ UdpSender::Sent UdpSender::send_queued() {
         // datagram goes as its own message from now on.
         if (runs[0].count > 1 && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP)) {
             gso_ = false;
+            gso_refusal_ = e;
             continue;
         }
         // The first message was refused. A connected socket reports an earlier datagram's ICMP

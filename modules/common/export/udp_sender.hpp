@@ -47,6 +47,12 @@ public:
     Sent send_queued();
     /// The local address (for logs).
     std::string local() const;
+    /// The error with which the kernel refused UDP GSO, once (0 otherwise): for a log line.
+    int take_gso_refusal() {
+        const int e = gso_refusal_;
+        gso_refusal_ = 0;
+        return e;
+    }
 
 private:
     static constexpr std::size_t kQueued = 32;
@@ -56,6 +62,7 @@ private:
 
     int fd_ = -1;
     bool gso_; // runs of equal datagrams go as one message (cleared when the kernel refuses)
+    int gso_refusal_ = 0;
     std::vector<std::uint8_t> queued_;                        // the queued datagrams, end to end
     std::vector<std::pair<std::size_t, std::size_t>> spans_;  // each one's offset and length
 };
