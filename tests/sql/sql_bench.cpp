@@ -4,7 +4,9 @@
 // modules through FakeHost; flush() returns once the rows are committed. Not run by ctest.
 // SQL_BENCH_PREFILL_BINS=N first fills the table with N earlier bins of the same keys, so the
 // merge meets a table that already holds N * rows rows (as a table a day old does).
-// SQL_BENCH_ONLY=insert runs only the first purge (for a profile of it).
+// SQL_BENCH_ONLY=insert runs only the first purge (for a profile of it). SQL_BENCH_WARM=1 also times
+// the first purge of a new bin by a module that has just written the bin before (a daemon's
+// steady state: its buffers are reused, not fresh pages).
 // Usage: SQL_BENCH_ROWS=100000 SQL_BENCH_BACKENDS="sqlite3 pgsql mysql" SQL_BENCH_PREFILL_BINS=0 sql_bench
 #include <chrono>    // std::chrono
 #include <cstdio>    // std::printf
@@ -37,13 +39,23 @@ std::vector<fa_row> rows_for(std::size_t n, std::uint64_t bin_s = kBin) {
     return rows;
 }
 
+// With `warm`, the module first writes and commits those rows (not timed), as a daemon has written
+// earlier bins: its buffers are then the ones it keeps, not fresh pages.
 double run(const std::string& module, std::map<std::string, std::string> cfg, const std::vector<fa_row>& rows,
-           const char* what) {
+           const char* what, const std::vector<fa_row>* warm = nullptr) {
     std::uint64_t prims = kHostPrims | bit(FA_P_SRC_AS) | bit(FA_P_DST_AS);
     Driver d(module, cfg);
     if (!d.ok()) {
         std::printf("  %s: %s\n", what, d.error().c_str());
         return 0;
+    }
+    std::uint64_t before = 0;
+    if (warm) {
+        for (std::size_t first = 0; first < warm->size(); first += 1024)
+            d.write({warm->begin() + first, warm->begin() + std::min(warm->size(), first + 1024)}, prims, 600);
+        d.tick();
+        d.flush();
+        before = d.counter("sql_rows_committed");
     }
     auto t0 = std::chrono::steady_clock::now();
     for (std::size_t first = 0; first < rows.size(); first += 1024) {
@@ -53,7 +65,7 @@ double run(const std::string& module, std::map<std::string, std::string> cfg, co
     d.tick();
     d.flush();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::uint64_t committed = d.counter("sql_rows_committed");
+    std::uint64_t committed = d.counter("sql_rows_committed") - before;
     std::printf("  %-28s %8llu rows committed in %6.3f s = %9.0f rows/s\n", what,
                 static_cast<unsigned long long>(committed), s, committed / s);
     return committed / s;
@@ -99,6 +111,10 @@ TEST_CASE("rows per second committed at 100K distinct keys per bin") {
             run("output_" + b + ".so", cfg, rows_for(n, kBin - 600 * (prefill - p)),
                 ("prefill bin " + std::to_string(p + 1) + "/" + std::to_string(prefill)).c_str());
         run("output_" + b + ".so", cfg, rows, "insert (new rows)");
+        if (env_or("SQL_BENCH_WARM", "") == "1") {
+            const auto earlier = rows_for(n, kBin + 600), later = rows_for(n, kBin + 1200);
+            run("output_" + b + ".so", cfg, later, "insert (new rows), warm", &earlier);
+        }
         if (env_or("SQL_BENCH_ONLY", "") == "insert") continue;
         run("output_" + b + ".so", cfg, rows, "update (same keys and bin)");
         cfg["sql_dont_try_update"] = "true";
