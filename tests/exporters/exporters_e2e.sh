@@ -20,7 +20,9 @@ captured() { tshark -r "$1" 2>/dev/null | wc -l; }
 has_captured() { [ "$(captured "$1")" -ge "$2" ]; }
 udp_drained() { [ "$(ss -Hlun "sport = :$1" | awk '{ print $2 }')" = 0 ]; }
 
-dumpcap -i lo -f "udp and dst portrange $P5-$PN" -w "$WORK/exports.pcapng" 2>"$WORK/dumpcap.log" &
+# nfcapd's export goes with nfprobe_udp_gso (runs of datagrams cut by the kernel): a capture on lo
+# would show a run as one packet, so the capture leaves nfcapd's port out; nfcapd checks it.
+dumpcap -i lo -f "udp and dst portrange $P5-$PS" -w "$WORK/exports.pcapng" 2>"$WORK/dumpcap.log" &
 cap=$!
 capturing() { grep -q "Capturing on" "$1" || ! kill -0 $cap 2>/dev/null; } # or dumpcap failed
 poll 60 capturing "$WORK/dumpcap.log" || true
@@ -45,12 +47,13 @@ nfprobe_receiver[v9]: 127.0.0.1:$P9
 nfprobe_version[v9]: 9
 nfprobe_receiver[v10]: 127.0.0.1:$P10
 nfprobe_receiver[nfcapd]: 127.0.0.1:$PN
+nfprobe_udp_gso[nfcapd]: true
 nfprobe_engine: 3:7
 sfprobe_receiver[sf]: 127.0.0.1:$PS
 sfprobe_agentip[sf]: 192.0.2.10
 CONF
 "$BUILD/sbin/flowacctd" -f "$WORK/exp.conf" --module-path "$MODS" 2>"$WORK/exp.log" || { cat "$WORK/exp.log"; fail "exporter run"; }
-sent=$(sent_datagrams "$WORK/exp.log")
+sent=$(grep -v '\[nfcapd/' "$WORK/exp.log" | sent_datagrams)
 poll 60 has_captured "$WORK/exports.pcapng" "$sent" || fail "dumpcap captured every exported datagram ($(captured "$WORK/exports.pcapng") of $sent)"
 poll 60 udp_drained $PN || fail "nfcapd read every datagram sent to it"
 pass "dumpcap captured the $sent exported datagrams, nfcapd read its own"
