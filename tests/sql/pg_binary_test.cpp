@@ -2,8 +2,12 @@
 // The pgsql output's binary COPY (modules/pgsql/pg_binary.hpp), without a server: each type's
 // bytes as PostgreSQL's own send functions write them, the order of the order keys, and the
 // cells that send a batch as text instead.
-#include <ctime>       // timegm
+#include <arpa/inet.h> // inet_ntop
+
+#include <cstdio>      // std::snprintf
+#include <ctime>       // timegm, gmtime_r
 #include <initializer_list>
+#include <random>      // std::mt19937_64
 
 #include <doctest/doctest.h>
 
@@ -221,4 +225,32 @@ TEST_CASE("pg_binary: one cell that is not its column's value sends the whole ba
     const std::string stamp = field(Wire::Timestamp, "2023-11-14 22:20:00");
     CHECK(body(e) == std::string(pgbin::header()) + bytes({0, 2}) + stamp + field(Wire::Int2, "1") + bytes({0, 2}) +
                          stamp + field(Wire::Int2, "2") + "\xff\xff");
+}
+
+TEST_CASE("pg_binary: random values encode as PostgreSQL's send functions would (timestamps, addresses, integers)") {
+    std::mt19937_64 rng(20261127);
+    for (int i = 0; i < 20000; ++i) {
+        // Any second from 1970 to 2100, written as the renderer writes stamps.
+        const std::time_t t = static_cast<std::time_t>(rng() % 4102444800ull);
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        char text[96];
+        std::snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                      tm.tm_hour, tm.tm_min, tm.tm_sec);
+        INFO(text);
+        REQUIRE(field(Wire::Timestamp, text) == bytes({0, 0, 0, 8}) + be64((static_cast<std::int64_t>(t) - 946684800) * 1000000));
+        // An address of either family, as inet_ntop writes it.
+        unsigned char a[16];
+        for (auto& b : a) b = static_cast<unsigned char>(rng());
+        char addr[INET6_ADDRSTRLEN];
+        const bool v6 = i % 2;
+        inet_ntop(v6 ? AF_INET6 : AF_INET, a, addr, sizeof addr);
+        INFO(addr);
+        std::string want = v6 ? bytes({0, 0, 0, 20, 3, 128, 0, 16}) : bytes({0, 0, 0, 8, 2, 32, 0, 4});
+        want.append(reinterpret_cast<const char*>(a), v6 ? 16 : 4);
+        REQUIRE(field(Wire::Inet, addr) == want);
+        // A BIGINT.
+        const auto v = static_cast<std::int64_t>(rng());
+        REQUIRE(field(Wire::Int8, std::to_string(v)) == bytes({0, 0, 0, 8}) + be64(v));
+    }
 }
