@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>  // inet_pton
 
+#include <flowacct/sdk/primitives.hpp> // sdk::parse_mac_exact
+
 namespace flowacct::pgbin {
 
 namespace {
@@ -18,24 +20,21 @@ constexpr std::uint32_t kInt8 = 20, kInt2 = 21, kInt4 = 23, kText = 25, kMacaddr
 // PostgreSQL's own address family codes in an inet value (utils/inet.h), not the system's.
 constexpr std::uint8_t kPgAfInet = 2, kPgAfInet6 = 3;
 
-void put_be(std::string& out, std::uint64_t v, int bytes) {
-    char b[8];
-    for (int i = 0; i < bytes; ++i) b[i] = static_cast<char>(v >> (8 * (bytes - 1 - i)));
-    out.append(b, static_cast<std::size_t>(bytes));
+// The low `bytes` bytes of `v`, most significant first, at `at`.
+void store_be(char* at, std::uint64_t v, int bytes) {
+    const std::uint64_t big = __builtin_bswap64(v) >> (8 * (8 - bytes));
+    std::memcpy(at, &big, static_cast<std::size_t>(bytes));
 }
 
-void put_len(std::string& out, std::size_t len) { put_be(out, len, 4); }
+void put_be(std::string& out, std::uint64_t v, int bytes) {
+    char b[8];
+    store_be(b, v, bytes);
+    out.append(b, static_cast<std::size_t>(bytes));
+}
 
 bool parse_int(std::string_view s, std::int64_t lo, std::int64_t hi, std::int64_t& v) {
     auto r = std::from_chars(s.data(), s.data() + s.size(), v);
     return r.ec == std::errc() && r.ptr == s.data() + s.size() && v >= lo && v <= hi;
-}
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 // A dotted quad, as the renderer writes it (no leading zeros: "01" goes to inet_pton's rules).
@@ -111,8 +110,7 @@ bool put_field(Wire w, std::string_view cell, std::string& out) {
     std::size_t n = 0;
     std::int64_t v = 0;
     const auto be = [&](std::uint64_t x, int bytes) {
-        const std::uint64_t big = __builtin_bswap64(x) >> (8 * (8 - bytes));
-        std::memcpy(b + 4, &big, static_cast<std::size_t>(bytes));
+        store_be(b + 4, x, bytes);
         n = static_cast<std::size_t>(bytes);
     };
     switch (w) {
@@ -130,12 +128,7 @@ bool put_field(Wire w, std::string_view cell, std::string& out) {
         break;
     case Wire::Mac:
         // xx:xx:xx:xx:xx:xx, as the renderer writes it.
-        if (cell.size() != 17) return false;
-        for (int i = 0; i < 6; ++i) {
-            const int hi = hex_digit(cell[i * 3]), lo = hex_digit(cell[i * 3 + 1]);
-            if (hi < 0 || lo < 0 || (i < 5 && cell[i * 3 + 2] != ':')) return false;
-            b[4 + i] = static_cast<char>(hi << 4 | lo);
-        }
+        if (!sdk::parse_mac_exact(cell, reinterpret_cast<std::uint8_t*>(b + 4))) return false;
         n = 6;
         break;
     case Wire::Inet: {
@@ -165,12 +158,11 @@ bool put_field(Wire w, std::string_view cell, std::string& out) {
         break;
     case Wire::Text:
         // The server checks the text's encoding as it does for text COPY.
-        put_len(out, cell.size());
+        put_be(out, cell.size(), 4);
         out.append(cell);
         return true;
     }
-    const std::uint32_t len = __builtin_bswap32(static_cast<std::uint32_t>(n));
-    std::memcpy(b, &len, 4);
+    store_be(b, n, 4);
     out.append(b, 4 + n);
     return true;
 }
@@ -223,13 +215,13 @@ bool Encoder::encode(const sql::RenderedGroup& g, const std::vector<Wire>& wires
                 continue;
             }
             Stamp& st = stamps[c];
-            if (cell.data() != st.text) {
-                std::string one;
-                if (!put_field(Wire::Timestamp, cell, one) || one.size() != sizeof st.field) return false;
-                std::memcpy(st.field, one.data(), sizeof st.field);
-                st.text = cell.data();
+            if (cell.data() == st.text) {
+                tuples_.append(st.field, sizeof st.field);
+                continue;
             }
-            tuples_.append(st.field, sizeof st.field);
+            if (!put_field(Wire::Timestamp, cell, tuples_)) return false;
+            std::memcpy(st.field, tuples_.data() + tuples_.size() - sizeof st.field, sizeof st.field);
+            st.text = cell.data();
         }
         value_at[g.columns] = tuples_.size() + 4;
         at_.push_back(tuples_.size());

@@ -8,7 +8,9 @@
 #include <stdexcept>    // std::runtime_error
 #include <unordered_map> // std::unordered_map
 
-#include "map_text.hpp" // maptext::for_each_line, parse_uint, parse_prefix, parse_mac, read_file
+#include <flowacct/sdk/primitives.hpp> // sdk::parse_mac_exact
+
+#include "map_text.hpp" // maptext::for_each_line, parse_uint, parse_prefix, read_file
 
 namespace flowacct::pretag {
 
@@ -306,7 +308,7 @@ std::shared_ptr<PretagMap> PretagMap::parse(std::string_view text, const std::st
             else if (key == "dst_net") prefix(rule.dst_net, kDstNet, true);
             else if (key == "src_mac" || key == "dst_mac") {
                 take_neg();
-                if (!maptext::parse_mac(v, key == "src_mac" ? rule.src_mac : rule.dst_mac))
+                if (!sdk::parse_mac_exact(v, key == "src_mac" ? rule.src_mac : rule.dst_mac))
                     fail("a MAC address aa:bb:cc:dd:ee:ff (negate with -)");
                 flag(key == "src_mac" ? kSrcMac : kDstMac);
             } else if (key == "filter") {

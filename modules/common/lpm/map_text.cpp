@@ -59,22 +59,6 @@ bool parse_prefix(std::string_view text, std::uint8_t* addr16, std::uint8_t& len
     return true;
 }
 
-bool parse_mac(std::string_view text, std::uint8_t* mac6) {
-    if (text.size() != 17) return false;
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    for (int i = 0; i < 6; ++i) {
-        int h = hex(text[i * 3]), l = hex(text[i * 3 + 1]);
-        if (h < 0 || l < 0 || (i < 5 && text[i * 3 + 2] != ':')) return false;
-        mac6[i] = static_cast<std::uint8_t>(h * 16 + l);
-    }
-    return true;
-}
-
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));

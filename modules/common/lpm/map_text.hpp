@@ -48,9 +48,6 @@ bool parse_prefix(std::string_view text, std::uint8_t* addr16, std::uint8_t& len
 /// An address alone (no length). Returns false on bad input.
 bool parse_address(std::string_view text, std::uint8_t* addr16, bool& v4);
 
-/// "aa:bb:cc:dd:ee:ff". Returns false on bad input.
-bool parse_mac(std::string_view text, std::uint8_t* mac6);
-
 /// The whole file at `path`. Throws std::runtime_error "<path>: <reason>" if unreadable.
 std::string read_file(const std::string& path);
 

@@ -213,6 +213,24 @@ inline std::string mac_to_string(const std::uint8_t* m) {
     return s;
 }
 
+/// Parses exactly what format_mac writes (17 characters, hex digits of either case). Returns
+/// false on anything else.
+inline bool parse_mac_exact(std::string_view text, std::uint8_t* out) {
+    if (text.size() != 17) return false;
+    const auto hex = [](char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (int i = 0; i < 6; ++i) {
+        const int h = hex(text[i * 3]), l = hex(text[i * 3 + 1]);
+        if (h < 0 || l < 0 || (i < 5 && text[i * 3 + 2] != ':')) return false;
+        out[i] = static_cast<std::uint8_t>(h * 16 + l);
+    }
+    return true;
+}
+
 inline bool parse_mac(const std::string& text, std::uint8_t* out) {
     unsigned v[6];
     char tail;
