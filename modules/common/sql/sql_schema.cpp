@@ -2,8 +2,6 @@
 // SQL table shapes, identifiers, table names and row rendering (see sql_schema.hpp).
 #include "sql_schema.hpp"
 
-#include <arpa/inet.h> // inet_ntop
-
 #include <algorithm>   // std::stable_sort
 #include <charconv>    // std::to_chars
 #include <ctime>       // localtime_r, strftime
@@ -12,7 +10,7 @@
 #include <utility>     // std::pair
 
 #include <flowacct/sdk/module.hpp>     // sdk::Error
-#include <flowacct/sdk/primitives.hpp> // sdk::format_primitive, sdk::format_stamp, sdk::has_primitive
+#include <flowacct/sdk/primitives.hpp> // sdk::format_primitive, sdk::format_stamp, sdk::append_addr, sdk::append_mac
 
 namespace flowacct::sql {
 
@@ -373,35 +371,6 @@ void put_u64(std::string& out, std::uint64_t v) {
     out.append(b, r.ptr);
 }
 
-void put_mac(std::string& out, const std::uint8_t* m) {
-    static const char hex[] = "0123456789abcdef";
-    char b[17];
-    for (int i = 0; i < 6; ++i) {
-        b[i * 3] = hex[m[i] >> 4];
-        b[i * 3 + 1] = hex[m[i] & 15];
-        if (i < 5) b[i * 3 + 2] = ':';
-    }
-    out.append(b, 17);
-}
-
-void put_ip(std::string& out, const std::uint8_t* a, bool v6) {
-    char b[INET6_ADDRSTRLEN];
-    if (sdk::is_v4_mapped(a)) {
-        // Hand-rolled dotted quad: inet_ntop's printf path costs more than the rest of a row.
-        char* p = b;
-        for (int i = 12; i < 16; ++i) {
-            p = std::to_chars(p, b + sizeof b, a[i]).ptr;
-            if (i < 15) *p++ = '.';
-        }
-        out.append(b, p);
-    } else if (sdk::is_zero_addr(a) && !v6) {
-        out.append("0.0.0.0");
-    } else {
-        inet_ntop(AF_INET6, a, b, sizeof b);
-        out.append(b);
-    }
-}
-
 std::uint64_t hash_bytes(std::uint64_t h, std::string_view s) {
     for (unsigned char c : s) {
         h ^= c;
@@ -423,12 +392,12 @@ void Renderer::render_cell(const Column& c, const StoredRow& r, std::string& out
             out += sanitize_text(r.class_name.empty() ? std::string_view("unknown") : std::string_view(r.class_name), 16);
             return;
         case FA_P_LABEL: out += sanitize_text(r.label, 255); return;
-        case FA_P_SRC_MAC: case FA_P_SUM_MAC: put_mac(out, rec.src_mac); return;
-        case FA_P_DST_MAC: put_mac(out, rec.dst_mac); return;
-        case FA_P_SRC_HOST: case FA_P_SUM_HOST: put_ip(out, rec.src_ip, v6); return;
-        case FA_P_DST_HOST: put_ip(out, rec.dst_ip, v6); return;
-        case FA_P_SRC_NET: case FA_P_SUM_NET: put_ip(out, rec.src_net, v6); return;
-        case FA_P_DST_NET: put_ip(out, rec.dst_net, v6); return;
+        case FA_P_SRC_MAC: case FA_P_SUM_MAC: sdk::append_mac(out, rec.src_mac); return;
+        case FA_P_DST_MAC: sdk::append_mac(out, rec.dst_mac); return;
+        case FA_P_SRC_HOST: case FA_P_SUM_HOST: sdk::append_addr(out, rec.src_ip, v6); return;
+        case FA_P_DST_HOST: sdk::append_addr(out, rec.dst_ip, v6); return;
+        case FA_P_SRC_NET: case FA_P_SUM_NET: sdk::append_addr(out, rec.src_net, v6); return;
+        case FA_P_DST_NET: sdk::append_addr(out, rec.dst_net, v6); return;
         case FA_P_VLAN: put_u64(out, rec.vlan); return;
         case FA_P_SRC_AS: case FA_P_SUM_AS: put_u64(out, rec.src_as); return;
         case FA_P_DST_AS: put_u64(out, rec.dst_as); return;
