@@ -2,7 +2,6 @@
 // Output module "nfprobe" (pmacct's nfprobe plugin): a flow cache over packet records and a
 // NetFlow v5 / v9 / IPFIX exporter; flow records from a collector input are re-exported as they are.
 #include <cstdint>  // std::uint64_t
-#include <cstring>  // std::strerror
 #include <stdexcept> // std::runtime_error
 #include <string>   // std::string
 #include <vector>   // std::vector
@@ -158,9 +157,7 @@ private:
     void flow(const fa_record& f) override { encoder_.add(f, clock_us_); }
 
     void publish() {
-        if (const int e = sender_.take_gso_refusal())
-            ctx_.warn(std::string("nfprobe_udp_gso: the kernel refuses UDP GSO on this route (") + std::strerror(e) +
-                      "): one message per datagram from now on");
+        if (const std::string gso = sender_.take_gso_refusal("nfprobe_udp_gso"); !gso.empty()) ctx_.warn(gso);
         const NetflowStats& s = encoder_.stats();
         __atomic_store_n(c_flows_, s.flows, __ATOMIC_RELAXED);
         __atomic_store_n(c_v6_v5_, s.dropped_ipv6_v5, __ATOMIC_RELAXED);

@@ -7,7 +7,7 @@
 
 #include <algorithm> // std::min
 #include <cstdint>   // std::uint64_t
-#include <cstring>   // std::memcpy, std::strerror
+#include <cstring>   // std::memcpy
 #include <stdexcept> // std::runtime_error
 #include <string>    // std::string
 
@@ -171,9 +171,7 @@ private:
         sender_.queue(data, len).add_to(c_datagrams_, c_send_drops_);
     }
     void publish() {
-        if (const int e = sender_.take_gso_refusal())
-            ctx_.warn(std::string("sfprobe_udp_gso: the kernel refuses UDP GSO on this route (") + std::strerror(e) +
-                      "): one message per datagram from now on");
+        if (const std::string gso = sender_.take_gso_refusal("sfprobe_udp_gso"); !gso.empty()) ctx_.warn(gso);
         const SflowStats& s = encoder_.stats();
         __atomic_store_n(c_samples_, s.flow_samples, __ATOMIC_RELAXED);
         __atomic_store_n(c_counters_, s.counter_samples, __ATOMIC_RELAXED);

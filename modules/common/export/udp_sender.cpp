@@ -107,12 +107,6 @@ UdpSender::Sent UdpSender::queue(const void* data, std::size_t len) {
 
 UdpSender::Sent UdpSender::send_queued() {
     Sent out;
-    // A run: datagrams end to end in queued_, all of `segment` bytes but the last (which may be
-    // shorter). With UDP GSO a run is one message, cut into its datagrams by the kernel after the
-    // IP path, which then runs once per run instead of once per datagram.
-    struct Run {
-        std::size_t first = 0, count = 0, bytes = 0, segment = 0;
-    };
     Run runs[kQueued];
     mmsghdr msgs[kQueued];
     iovec iov[kQueued];
@@ -122,16 +116,8 @@ UdpSender::Sent UdpSender::send_queued() {
     while (done < spans_.size()) {
         std::size_t n = 0;
         for (std::size_t i = done; i < spans_.size() && n < kQueued; ++n) {
-            Run& r = runs[n];
-            r = Run{i, 0, 0, spans_[i].second};
-            while (i < spans_.size() && (r.count == 0 || (gso_ && r.count < kMaxSegments &&
-                                                          spans_[i].second <= r.segment &&
-                                                          r.bytes + spans_[i].second <= kMaxGsoBytes))) {
-                r.bytes += spans_[i].second;
-                ++r.count;
-                ++i;
-                if (spans_[i - 1].second < r.segment) break; // a shorter datagram ends its run
-            }
+            const Run& r = runs[n] = run_from(i);
+            i += r.count;
             iov[n].iov_base = queued_.data() + spans_[r.first].first;
             iov[n].iov_len = r.bytes;
             msgs[n] = mmsghdr{};
@@ -177,6 +163,27 @@ UdpSender::Sent UdpSender::send_queued() {
     queued_.clear();
     spans_.clear();
     return out;
+}
+
+UdpSender::Run UdpSender::run_from(std::size_t first) const {
+    Run r{first, 1, spans_[first].second, spans_[first].second};
+    if (!gso_) return r;
+    for (std::size_t i = first + 1; i < spans_.size() && r.count < kMaxSegments; ++i) {
+        const std::size_t len = spans_[i].second;
+        if (len > r.segment || r.bytes + len > kMaxGsoBytes) break;
+        r.bytes += len;
+        ++r.count;
+        if (len < r.segment) break; // a shorter datagram ends its run
+    }
+    return r;
+}
+
+std::string UdpSender::take_gso_refusal(std::string_view key) {
+    if (gso_refusal_ == 0) return {};
+    const int e = gso_refusal_;
+    gso_refusal_ = 0;
+    return std::string(key) + ": the kernel refuses UDP GSO on this route (" + std::strerror(e) +
+           "): one message per datagram from now on";
 }
 
 std::string UdpSender::local() const {

@@ -7,6 +7,7 @@
 #include <cstddef>  // std::size_t
 #include <cstdint>  // std::uint64_t
 #include <string>   // std::string
+#include <string_view> // std::string_view
 #include <utility>  // std::pair
 #include <vector>   // std::vector
 
@@ -47,18 +48,24 @@ public:
     Sent send_queued();
     /// The local address (for logs).
     std::string local() const;
-    /// The error with which the kernel refused UDP GSO, once (0 otherwise): for a log line.
-    int take_gso_refusal() {
-        const int e = gso_refusal_;
-        gso_refusal_ = 0;
-        return e;
-    }
+    /// Once the kernel has refused UDP GSO, a log line saying so (naming the module's `key`),
+    /// once; empty otherwise.
+    std::string take_gso_refusal(std::string_view key);
 
 private:
     static constexpr std::size_t kQueued = 32;
     // UDP GSO limits: segments per message (the kernel's UDP_MAX_SEGMENTS, 64 before Linux 6.9)
     // and bytes per message (an IP datagram's 65 535, less headers).
     static constexpr std::size_t kMaxSegments = 64, kMaxGsoBytes = 65000;
+
+    // A run: datagrams end to end in queued_, all of `segment` bytes but the last (which may be
+    // shorter). With UDP GSO a run is one message, cut into its datagrams by the kernel after the
+    // IP path, which then runs once per run instead of once per datagram.
+    struct Run {
+        std::size_t first = 0, count = 0, bytes = 0, segment = 0;
+    };
+    // The run that starts at queued datagram `first`: it alone without GSO.
+    Run run_from(std::size_t first) const;
 
     int fd_ = -1;
     bool gso_; // runs of equal datagrams go as one message (cleared when the kernel refuses)
