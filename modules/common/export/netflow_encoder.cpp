@@ -206,22 +206,20 @@ bool NetflowEncoder::add(const fa_record& f, std::uint64_t now_us) {
         boot_us_ = first > 3600ull * 1000000 ? first - 3600ull * 1000000 : 0;
         booted_ = true;
     }
+    Datagram* d = nullptr;
     if (cfg_.version == 5) {
         if (v6) {
             ++stats_.dropped_ipv6_v5;
             return false;
         }
-        Datagram& d = slots_[0];
+        d = &slots_[0];
         std::uint32_t rate = f.sampling_rate ? f.sampling_rate : 1;
-        if (d.open && (d.records == kV5MaxFlows || rate != v5_rate_ || d.w.room() < kV5Record)) finish(d, now_us);
-        if (!d.open) {
-            begin(d, now_us);
+        if (d->open && (d->records == kV5MaxFlows || rate != v5_rate_ || d->w.room() < kV5Record)) finish(*d, now_us);
+        if (!d->open) {
+            begin(*d, now_us);
             v5_rate_ = rate;
         }
-        write_record_v5(d, f);
-        ++d.records;
-        if (f.time_end_us > d.export_us) d.export_us = f.time_end_us;
-        if (now_us > d.export_us) d.export_us = now_us;
+        write_record_v5(*d, f);
     } else {
         bool is_new = false;
         std::uint16_t sampler = sampler_for(f.sampling_rate, is_new);
@@ -233,29 +231,28 @@ bool NetflowEncoder::add(const fa_record& f, std::uint64_t now_us) {
         const bool lean = fits_lean(f, v6);
         const std::size_t slot = (lean ? 2 : 0) + (v6 ? 1 : 0);
         const Shape& shape = kShapes[slot];
-        Datagram& d = slots_[slot];
-        if (!d.open) begin(d, now_us);
-        const std::uint16_t want = shape.id;
+        d = &slots_[slot];
+        if (!d->open) begin(*d, now_us);
         const std::size_t rec = shape.len + (cfg_.version == 9 ? kV9TailLen : kIpfixTailLen);
-        std::size_t need = rec + (d.set_id == want ? 0 : 4 + 3);
+        std::size_t need = rec + (d->set_id == shape.id ? 0 : 4 + 3);
         if (cfg_.version == 9) need += 3; // padding when the set is closed
-        if (d.w.room() < need) {
-            finish(d, now_us);
-            begin(d, now_us);
+        if (d->w.room() < need) {
+            finish(*d, now_us);
+            begin(*d, now_us);
         }
-        if (d.set_id != want) {
-            close_set(d);
-            d.set_start = d.w.size();
-            d.w.u16(want);
-            d.w.u16(0);
-            d.set_id = want;
+        if (d->set_id != shape.id) {
+            // The datagram's one data set (its flows are all of this template) opens.
+            d->set_start = d->w.size();
+            d->w.u16(shape.id);
+            d->w.u16(0);
+            d->set_id = shape.id;
         }
-        write_record(d, f, v6, lean, sampler, rec);
-        ++d.data_records;
-        ++d.records;
-        if (f.time_end_us > d.export_us) d.export_us = f.time_end_us;
-        if (now_us > d.export_us) d.export_us = now_us;
+        write_record(*d, f, v6, lean, sampler, rec);
+        ++d->data_records;
     }
+    ++d->records;
+    if (f.time_end_us > d->export_us) d->export_us = f.time_end_us;
+    if (now_us > d->export_us) d->export_us = now_us;
     ++stats_.flows;
     return true;
 }
