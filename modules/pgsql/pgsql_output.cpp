@@ -226,6 +226,9 @@ private:
         std::string names;
         for (std::size_t i = 0; i < cols.size(); ++i) names += (i ? ", " : "") + q(cols[i].name);
         if (req.dont_try_update) {
+            // The column types load() reads must hold until commit (see load()): this lock, which
+            // COPY takes anyway, keeps ALTER TABLE out. The merge below holds a stronger one.
+            if (s_.use_copy && binary_) exec("LOCK TABLE " + table + " IN ROW EXCLUSIVE MODE");
             load(table, names, req, g, {});
             return;
         }
@@ -415,9 +418,8 @@ private:
         if (s_.use_copy && binary_) {
             // The server reads a binary value by the column's type as it is at COPY time: a type
             // changed after the lookup could read the bytes as another value (an int8 as a
-            // numeric zero), not as an error. The lock (which COPY takes anyway) keeps ALTER
+            // numeric zero), not as an error. write_group() holds a table lock that keeps ALTER
             // TABLE out from the lookup to commit; the staging table is this transaction's own.
-            if (target != kStage) exec("LOCK TABLE " + target + " IN ROW EXCLUSIVE MODE");
             const std::vector<pgbin::Wire>& w = wires(target, req.schema);
             if (!w.empty() && encoder_.encode(g, w, order)) {
                 Result start(PQexec(conn_, ("COPY " + target + " (" + names + ") FROM STDIN (FORMAT binary)").c_str()));
