@@ -49,21 +49,20 @@ double run(const std::string& module, std::map<std::string, std::string> cfg, co
         std::printf("  %s: %s\n", what, d.error().c_str());
         return 0;
     }
-    std::uint64_t before = 0;
-    if (warm) {
-        for (std::size_t first = 0; first < warm->size(); first += 1024)
-            d.write({warm->begin() + first, warm->begin() + std::min(warm->size(), first + 1024)}, prims, 600);
+    // One purge, handed over 1024 rows at a time as the aggregator does, then committed.
+    const auto purge = [&](const std::vector<fa_row>& all) {
+        for (std::size_t first = 0; first < all.size(); first += 1024)
+            d.write({all.begin() + first, all.begin() + std::min(all.size(), first + 1024)}, prims, 600);
         d.tick();
         d.flush();
+    };
+    std::uint64_t before = 0;
+    if (warm) {
+        purge(*warm);
         before = d.counter("sql_rows_committed");
     }
     auto t0 = std::chrono::steady_clock::now();
-    for (std::size_t first = 0; first < rows.size(); first += 1024) {
-        std::vector<fa_row> chunk(rows.begin() + first, rows.begin() + std::min(rows.size(), first + 1024));
-        d.write(chunk, prims, 600);
-    }
-    d.tick();
-    d.flush();
+    purge(rows);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::uint64_t committed = d.counter("sql_rows_committed") - before;
     std::printf("  %-28s %8llu rows committed in %6.3f s = %9.0f rows/s\n", what,
