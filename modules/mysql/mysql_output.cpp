@@ -145,7 +145,7 @@ public:
         // Writers of one table (two daemons) take turns, as under pmacct's table locking:
         // concurrent multi-row upserts of the same keys would otherwise deadlock each other.
         std::vector<std::string> locks;
-        for (const auto& g : req.groups) locks.push_back("flowacct:" + g.table.substr(0, 54));
+        for (const auto& g : req.groups()) locks.push_back("flowacct:" + g.table.substr(0, 54));
         std::sort(locks.begin(), locks.end());
         locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
         std::size_t held = 0;
@@ -170,10 +170,10 @@ public:
         exec("START TRANSACTION");
         try {
             if (req.refused)
-                sql::write_isolating(*this, req.groups, [&](const sql::RenderedGroup& g) { write_group(req, g); },
+                sql::write_isolating(*this, req.groups(), [&](const sql::RenderedGroup& g) { write_group(req, g); },
                                      *req.refused);
             else
-                for (const auto& g : req.groups) write_group(req, g);
+                for (const auto& g : req.groups()) write_group(req, g);
             if (!req.marker_table.empty()) {
                 std::string seq = std::to_string(req.seq);
                 run("INSERT INTO " + sql::quote_table(Dialect::Mysql, req.marker_table) +

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "pg_binary.hpp"
 
-#include <algorithm>    // std::sort
+#include <algorithm>    // std::sort, std::clamp, std::upper_bound
 #include <charconv>     // std::from_chars
 #include <cstring>      // std::memcmp
 
@@ -89,7 +89,107 @@ bool parse_timestamp(std::string_view s, std::int64_t& us) {
     return true;
 }
 
+// The first `n` bytes at `a` as a big-endian number.
+std::uint64_t be_bytes(const std::uint8_t* a, int n) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v = v << 8 | a[i];
+    return v;
+}
+
+// inet orders by family, IPv4 first, then by address (host addresses have one mask length per
+// family). The renderer writes v4-mapped addresses, and the zero address of a record that is not
+// IPv6, as IPv4.
+std::uint64_t addr_order(const std::uint8_t* a, bool v6) {
+    if (sdk::is_v4_mapped(a) || (!v6 && sdk::is_zero_addr(a))) return be_bytes(a + 12, 4) << 31;
+    return (1ull << 63) | (be_bytes(a, 8) >> 1);
+}
+
+// A number per record that orders records as PostgreSQL orders the column's values and is
+// equal for equal values (values that differ may share it); null for a column not known here.
+using OrderOf = std::uint64_t (*)(const fa_record&);
+
+OrderOf order_of(fa_primitive p, Wire w) {
+    const bool integer = w == Wire::Int8 || w == Wire::Int4 || w == Wire::Int2;
+    switch (p) {
+    case FA_P_SRC_HOST: case FA_P_SUM_HOST:
+        if (w == Wire::Inet) return [](const fa_record& r) { return addr_order(r.src_ip, r.ip_version == 6); };
+        return nullptr;
+    case FA_P_DST_HOST:
+        if (w == Wire::Inet) return [](const fa_record& r) { return addr_order(r.dst_ip, r.ip_version == 6); };
+        return nullptr;
+    case FA_P_SRC_NET: case FA_P_SUM_NET:
+        if (w == Wire::Inet) return [](const fa_record& r) { return addr_order(r.src_net, r.ip_version == 6); };
+        return nullptr;
+    case FA_P_DST_NET:
+        if (w == Wire::Inet) return [](const fa_record& r) { return addr_order(r.dst_net, r.ip_version == 6); };
+        return nullptr;
+    case FA_P_SRC_MAC: case FA_P_SUM_MAC:
+        if (w == Wire::Mac) return [](const fa_record& r) { return be_bytes(r.src_mac, 6); };
+        return nullptr;
+    case FA_P_DST_MAC:
+        if (w == Wire::Mac) return [](const fa_record& r) { return be_bytes(r.dst_mac, 6); };
+        return nullptr;
+    default: break;
+    }
+    if (!integer) return nullptr;
+    switch (p) {
+    case FA_P_VLAN: return [](const fa_record& r) -> std::uint64_t { return r.vlan; };
+    case FA_P_SRC_AS: case FA_P_SUM_AS: return [](const fa_record& r) -> std::uint64_t { return r.src_as; };
+    case FA_P_DST_AS: return [](const fa_record& r) -> std::uint64_t { return r.dst_as; };
+    case FA_P_SRC_PORT: case FA_P_SUM_PORT: return [](const fa_record& r) -> std::uint64_t { return r.src_port; };
+    case FA_P_DST_PORT: return [](const fa_record& r) -> std::uint64_t { return r.dst_port; };
+    case FA_P_TOS: return [](const fa_record& r) -> std::uint64_t { return r.tos; };
+    case FA_P_TAG: return [](const fa_record& r) -> std::uint64_t { return r.tag; };
+    case FA_P_PROTO: return [](const fa_record& r) -> std::uint64_t { return r.proto; };
+    default: return nullptr;
+    }
+}
+
 } // namespace
+
+bool split_in_order(const sql::Schema& schema, const std::vector<Wire>& wires, const std::vector<std::size_t>& order,
+                    const std::vector<sql::StoredRow>& rows, std::size_t part_rows, Parts& out) {
+    out.rows.clear();
+    out.ends.clear();
+    const std::size_t n = rows.size();
+    std::vector<std::uint64_t> keys(n);
+    bool varies = false;
+    for (std::size_t c : order) {
+        const sql::Column& col = schema.columns[c];
+        if (col.field == sql::Field::StampInserted) continue;
+        const OrderOf of = col.field == sql::Field::Primitive ? order_of(col.primitive, wires[c]) : nullptr;
+        if (!of) return false;
+        for (std::size_t i = 0; i < n; ++i) {
+            keys[i] = of(rows[i].row.rec);
+            varies = varies || keys[i] != keys[0];
+        }
+        if (varies) break;
+    }
+    if (!varies) return false;
+    const std::size_t parts = std::clamp<std::size_t>(n / std::max<std::size_t>(part_rows, 1), 1, 64);
+    // Bounds between parts from evenly spaced rows (rows come in hash order: a fair sample).
+    std::vector<std::uint64_t> sample;
+    const std::size_t step = std::max<std::size_t>(1, n / (parts * 32));
+    for (std::size_t i = 0; i < n; i += step) sample.push_back(keys[i]);
+    std::sort(sample.begin(), sample.end());
+    std::vector<std::uint64_t> bounds; // a row's part: how many bounds are <= its key
+    for (std::size_t k = 1; k < parts; ++k) {
+        const std::uint64_t b = sample[k * sample.size() / parts];
+        if (b > sample.front() && (bounds.empty() || b > bounds.back())) bounds.push_back(b);
+    }
+    std::vector<std::uint8_t> part_of(n);
+    std::vector<std::size_t> at(bounds.size() + 2, 0);
+    for (std::size_t i = 0; i < n; ++i) {
+        part_of[i] = static_cast<std::uint8_t>(std::upper_bound(bounds.begin(), bounds.end(), keys[i]) - bounds.begin());
+        ++at[part_of[i] + 1];
+    }
+    for (std::size_t p = 1; p < at.size(); ++p) at[p] += at[p - 1];
+    for (std::size_t p = 1; p < at.size(); ++p)
+        if (at[p] > at[p - 1]) out.ends.push_back(at[p]);
+    out.rows.resize(n);
+    for (std::size_t i = 0; i < n; ++i) out.rows[at[part_of[i]]++] = &rows[i];
+    return true;
+}
 
 bool wire_of(std::uint32_t oid, Wire& out) {
     switch (oid) {

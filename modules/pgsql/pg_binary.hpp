@@ -43,6 +43,11 @@ public:
     /// The COPY body, header to trailer, in chunks of about `chunk` bytes; valid after encode().
     template <class Send> bool send(std::size_t chunk, Send&& send_chunk) const;
 
+    /// Appends the encoded rows' tuples, in their order, to `out`, handing `out` to send_chunk
+    /// (and emptying it) whenever it holds `chunk` bytes or more: the body of a COPY whose rows
+    /// are encoded a part at a time. False when send_chunk fails.
+    template <class Send> bool append_rows(std::string& out, std::size_t chunk, Send&& send_chunk) const;
+
 private:
     std::string tuples_;               // every row's tuple
     std::vector<std::size_t> at_;      // row i's tuple is [at_[i], at_[i + 1])
@@ -57,17 +62,41 @@ std::string_view header();
 /// The field count -1 that closes one.
 std::string_view trailer();
 
-template <class Send> bool Encoder::send(std::size_t chunk, Send&& send_chunk) const {
-    out_.assign(header());
+template <class Send> bool Encoder::append_rows(std::string& out, std::size_t chunk, Send&& send_chunk) const {
     for (std::uint32_t row : sorted_) {
-        out_.append(tuples_, at_[row], at_[row + 1] - at_[row]);
-        if (out_.size() >= chunk) {
-            if (!send_chunk(std::string_view(out_))) return false;
-            out_.clear();
+        out.append(tuples_, at_[row], at_[row + 1] - at_[row]);
+        if (out.size() >= chunk) {
+            if (!send_chunk(std::string_view(out))) return false;
+            out.clear();
         }
     }
+    return true;
+}
+
+template <class Send> bool Encoder::send(std::size_t chunk, Send&& send_chunk) const {
+    out_.assign(header());
+    if (!append_rows(out_, chunk, send_chunk)) return false;
     out_.append(trailer());
     return send_chunk(std::string_view(out_));
 }
+
+/// Rows cut into parts that follow each other in a column's order, so that a COPY can send the
+/// first part while the next is rendered and encoded and still deliver the rows in the order of
+/// an index that column leads (after a column all the rows share, as stamp_inserted).
+struct Parts {
+    std::vector<const sql::StoredRow*> rows; // part after part
+    std::vector<std::size_t> ends;           // part i is rows [ends[i - 1], ends[i])
+};
+
+/// Cuts `rows` into parts of about `part_rows` rows in the order of an index on the columns
+/// `order` lists (indices into `schema`, columns of form `wires[i]`): the first of them whose
+/// value is not the same in every row decides, and each value it takes in a part sorts, in
+/// PostgreSQL's order, before every value it takes in a later part; rows of equal values (so rows
+/// the renderer merges) are in one part. stamp_inserted columns are skipped (the caller's rows
+/// are of one bin). False, with `out` empty, when a column to look at holds values this order is
+/// not known for (text, a primitive the renderer formats otherwise) or every column is the same
+/// in every row: the rows then go whole.
+bool split_in_order(const sql::Schema& schema, const std::vector<Wire>& wires, const std::vector<std::size_t>& order,
+                    const std::vector<sql::StoredRow>& rows, std::size_t part_rows, Parts& out);
 
 } // namespace flowacct::pgbin

@@ -8,7 +8,9 @@
 // The first write of a bin into a table whose key leads with stamp_inserted (the etc/sql
 // scripts') skips the staging: its rows are all new. With sql_dont_try_update rows go straight
 // into the table. COPY sends values in binary and rows in the key's order (pg_binary.hpp) when
-// every column has a type written so. The writer thread, backlog and journal come from SqlOutput.
+// every column has a type written so; the first write of a bin goes a part at a time, each part
+// rendered and encoded while the server stores the ones before (write_streamed()). The writer
+// thread, backlog and journal come from SqlOutput.
 #include <algorithm> // std::find
 #include <cstring>  // std::strncmp
 #include <map>      // std::map
@@ -21,6 +23,7 @@
 #include <libpq-fe.h> // PQ*
 
 #include <flowacct/sdk/export.hpp> // FLOWACCT_MODULE
+#include <flowacct/sdk/primitives.hpp> // sdk::format_stamp
 
 #include "pg_binary.hpp"  // pgbin::Encoder
 #include "sql_output.hpp" // sql::SqlOutput, sql::Backend
@@ -157,25 +160,35 @@ public:
     }
 
     void commit(const sql::CommitRequest& req) override {
+        try {
+            transaction(req, true);
+        } catch (const Unstreamable&) {
+            // A value did not fit its column's binary form halfway through a streamed COPY, and
+            // the transaction is rolled back: the batch is written again whole (as text then).
+            transaction(req, false);
+        }
+    }
+
+private:
+    // write_streamed() met a value it cannot send in binary after its COPY had begun.
+    struct Unstreamable {};
+
+    void transaction(const sql::CommitRequest& req, bool stream) {
         if (!req.continues_purge) new_bins_.clear();
         // Column types are looked up again in each transaction, under a lock (see load()).
         wires_.clear();
+        stage_made_ = false;
         exec("BEGIN");
         try {
-            if (!req.dont_try_update) {
-                // One staging table per transaction, made before any savepoint so that a part
-                // rolled back keeps it: isolating many refused rows creates no table per part.
-                const auto q = [](const std::string& n) { return sql::quote_ident(Dialect::Pgsql, n); };
-                std::string ddl = "CREATE TEMP TABLE " + std::string(kStage) + " (";
-                for (std::size_t i = 0; i < req.schema.columns.size(); ++i)
-                    ddl += (i ? ", " : "") + q(req.schema.columns[i].name) + " " + req.schema.columns[i].type;
-                exec(ddl + ") ON COMMIT DROP");
-            }
-            if (req.refused)
-                sql::write_isolating(*this, req.groups, [&](const sql::RenderedGroup& g) { write_group(req, g); },
+            if (req.refused) {
+                // Made before any savepoint, so that a part rolled back keeps it: isolating
+                // many refused rows creates no table per part.
+                make_stage(req.schema);
+                sql::write_isolating(*this, req.groups(), [&](const sql::RenderedGroup& g) { write_group(req, g); },
                                      *req.refused);
-            else
-                for (const auto& g : req.groups) write_group(req, g);
+            } else if (!stream || !write_streamed(req)) {
+                for (const auto& g : req.groups()) write_group(req, g);
+            }
             if (!req.marker_table.empty()) {
                 std::string seq = std::to_string(req.seq);
                 const char* p[] = {req.writer_id.c_str(), seq.c_str()};
@@ -195,7 +208,81 @@ public:
         }
     }
 
-private:
+    // The transaction's staging table, made on first use (the first write of a bin needs none).
+    void make_stage(const sql::Schema& schema) {
+        if (stage_made_) return;
+        const auto q = [](const std::string& n) { return sql::quote_ident(Dialect::Pgsql, n); };
+        std::string ddl = "CREATE TEMP TABLE " + std::string(kStage) + " (";
+        for (std::size_t i = 0; i < schema.columns.size(); ++i)
+            ddl += (i ? ", " : "") + q(schema.columns[i].name) + " " + schema.columns[i].type;
+        exec(ddl + ") ON COMMIT DROP");
+        stage_made_ = true;
+    }
+
+    static std::string column_list(const sql::Schema& schema) {
+        std::string names;
+        for (std::size_t i = 0; i < schema.columns.size(); ++i)
+            names += (i ? ", " : "") + sql::quote_ident(Dialect::Pgsql, schema.columns[i].name);
+        return names;
+    }
+
+    // The first write of a bin into a table whose key leads with stamp_inserted, as write_group()
+    // makes it, but a part at a time: the rows are cut into parts in the order of the first key
+    // column whose value varies (pgbin::split_in_order), and each part is rendered and encoded
+    // while the server stores the parts sent before it, where otherwise the server waits for the
+    // whole batch to be rendered and sorted. The rows still arrive in the key's order. False,
+    // having written nothing, when the batch does not qualify (rows of several bins, a bin the
+    // table holds, a column not written in binary, a key column of another type to look at):
+    // write_group() then writes it.
+    bool write_streamed(const sql::CommitRequest& req) {
+        const auto& rows = req.batch.rows();
+        if (req.dont_try_update || !s_.use_copy || !binary_ || rows.empty()) return false;
+        const std::uint64_t bin_s = rows.front().row.stamp_inserted_us / 1'000'000;
+        for (const auto& r : rows)
+            if (r.row.stamp_inserted_us / 1'000'000 != bin_s) return false;
+        const std::string name = req.batch.table_of(bin_s);
+        const std::string table = sql::quote_table(Dialect::Pgsql, name);
+        exec("LOCK TABLE " + table + " IN SHARE ROW EXCLUSIVE MODE");
+        const KeyIndex index = key_index(req.schema, name);
+        if (!index.time_first) return false;
+        const std::string bin = sdk::format_stamp(bin_s); // as the renderer writes it
+        if (!bins_are_new(req, table, name, {bin})) return false;
+        const std::vector<pgbin::Wire>& w = wires(table, req.schema);
+        if (w.empty()) return false;
+        if (!pgbin::split_in_order(req.schema, w, index.order, rows, kPartRows, parts_)) return false;
+        Result start(PQexec(conn_, ("COPY " + table + " (" + column_list(req.schema) + ") FROM STDIN (FORMAT binary)").c_str()));
+        check(start, "copy into " + name);
+        const auto send = [&](std::string_view chunk) {
+            return PQputCopyData(conn_, chunk.data(), static_cast<int>(chunk.size())) == 1;
+        };
+        stream_.assign(pgbin::header());
+        bool ok = true;
+        std::size_t begin = 0;
+        for (std::size_t end : parts_.ends) {
+            const auto& part = req.batch.render(parts_.rows.data() + begin, end - begin);
+            begin = end;
+            if (part.size() != 1 || !encoder_.encode(part.front(), w, index.order)) {
+                // A value outside its column's binary form (an integer beyond a narrower
+                // column's range): write_group() sends the batch as text, for the server to judge.
+                if (PQputCopyEnd(conn_, "flowacct: a value is not in its column's binary form") == 1)
+                    while (PGresult* r = PQgetResult(conn_)) {
+                        PQclear(r);
+                        if (PQstatus(conn_) != CONNECTION_OK) break;
+                    }
+                throw Unstreamable{};
+            }
+            ok = encoder_.append_rows(stream_, kStreamChunk, send);
+            if (!ok) break;
+        }
+        if (ok) {
+            stream_.append(pgbin::trailer());
+            ok = send(stream_);
+        }
+        end_copy(ok, name, true);
+        new_bins_.insert(name + '\n' + bin);
+        return true;
+    }
+
     static std::string trim(std::string s) {
         while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
         for (char& c : s)
@@ -223,8 +310,7 @@ private:
         const auto& cols = req.schema.columns;
         const auto q = [](const std::string& n) { return sql::quote_ident(Dialect::Pgsql, n); };
         const std::string table = sql::quote_table(Dialect::Pgsql, g.table);
-        std::string names;
-        for (std::size_t i = 0; i < cols.size(); ++i) names += (i ? ", " : "") + q(cols[i].name);
+        const std::string names = column_list(req.schema);
         if (req.dont_try_update) {
             // The column types load() reads must hold until commit (see load()): this lock, which
             // COPY takes anyway, keeps ALTER TABLE out. The merge below holds a stronger one.
@@ -245,16 +331,15 @@ private:
             // the same (a writer that takes no lock, a purge that repeats a key), the key's
             // violation is a data error: the batch is written again, and then merged.
             const std::vector<std::string> bins = bins_of(req.schema, g);
-            bool fresh = req.continues_purge;
-            for (const auto& b : bins) fresh = fresh && new_bins_.count(g.table + '\n' + b) > 0;
-            if (fresh || !holds_bins(table, req.schema, bins, g.table)) {
+            if (bins_are_new(req, table, g.table, bins)) {
                 load(table, names, req, g, index.order);
                 for (const auto& b : bins) new_bins_.insert(g.table + '\n' + b);
                 return;
             }
         }
         const std::string stage = kStage;
-        // Emptied for each group (a table per day) and each part; made in commit().
+        // Emptied for each group (a table per day) and each part.
+        make_stage(req.schema);
         exec("TRUNCATE " + stage);
         // In the key's order too: the merge then meets the index's pages one after another.
         load(stage, names, req, g, index.order);
@@ -313,6 +398,15 @@ private:
             if (std::find(bins.begin(), bins.end(), s) == bins.end()) bins.emplace_back(s);
         }
         return bins;
+    }
+
+    // Whether `name` (`table` quoted) holds no row of `bins` (stamp_inserted texts): brought in
+    // by the previous batch of this purge (whose keys are distinct), or not found by holds_bins().
+    bool bins_are_new(const sql::CommitRequest& req, const std::string& table, const std::string& name,
+                      const std::vector<std::string>& bins) {
+        bool fresh = req.continues_purge;
+        for (const auto& b : bins) fresh = fresh && new_bins_.count(name + '\n' + b) > 0;
+        return fresh || !holds_bins(table, req.schema, bins, name);
     }
 
     // Whether `table` (quoted) holds a row of any of `bins`: an index probe when time_first.
@@ -427,7 +521,7 @@ private:
                 const bool ok = encoder_.send(1 << 20, [&](std::string_view chunk) {
                     return PQputCopyData(conn_, chunk.data(), static_cast<int>(chunk.size())) == 1;
                 });
-                end_copy(ok, g, true);
+                end_copy(ok, g.table, true);
                 return;
             }
         }
@@ -449,7 +543,7 @@ private:
                 }
             }
             if (ok && !buf.empty()) ok = PQputCopyData(conn_, buf.data(), static_cast<int>(buf.size())) == 1;
-            end_copy(ok, g, false);
+            end_copy(ok, g.table, false);
             return;
         }
         // Bound multi-row INSERTs: at most 65535 parameters per statement.
@@ -476,7 +570,7 @@ private:
     }
 
     // Ends a COPY whose data went (ok) or not.
-    void end_copy(bool ok, const sql::RenderedGroup& g, bool binary) {
+    void end_copy(bool ok, const std::string& table, bool binary) {
         if (PQputCopyEnd(conn_, ok ? nullptr : "flowacct: copy aborted") != 1)
             throw DbError("copy end: " + trim(PQerrorMessage(conn_)), PQstatus(conn_) != CONNECTION_OK);
         // Every result is read before an error is raised: the session is then ready for the
@@ -498,11 +592,11 @@ private:
             // (which the server converts) until the next connection.
             binary_ = false;
             wires_.clear();
-            throw DbError("copy into " + g.table + ": " + trim(PQresultErrorMessage(failed->r)) +
+            throw DbError("copy into " + table + ": " + trim(PQresultErrorMessage(failed->r)) +
                               " (writing as text from now on)",
                           false);
         }
-        check(*failed, "copy into " + g.table);
+        check(*failed, "copy into " + table);
     }
 
     PgSettings s_;
@@ -515,6 +609,12 @@ private:
     bool binary_ = true;            // COPY in binary when the types allow (until a binary COPY is refused)
     bool integer_datetimes_ = true; // the server keeps timestamps as integers (always since PostgreSQL 10)
     pgbin::Encoder encoder_;
+    bool stage_made_ = false;       // this transaction has made kStage
+    // write_streamed(): rows per part (a part is rendered and encoded while the server stores the
+    // one before), bytes handed to libpq at a time.
+    static constexpr std::size_t kPartRows = 4096, kStreamChunk = 256 << 10;
+    pgbin::Parts parts_;
+    std::string stream_;
 };
 
 PgSettings settings(const sdk::Context& ctx) {

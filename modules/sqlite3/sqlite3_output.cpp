@@ -112,10 +112,10 @@ public:
         exec("BEGIN IMMEDIATE");
         try {
             if (req.refused)
-                sql::write_isolating(*this, req.groups, [&](const sql::RenderedGroup& g) { write_group(req, g); },
+                sql::write_isolating(*this, req.groups(), [&](const sql::RenderedGroup& g) { write_group(req, g); },
                                      *req.refused);
             else
-                for (const auto& g : req.groups) write_group(req, g);
+                for (const auto& g : req.groups()) write_group(req, g);
             if (!req.marker_table.empty()) {
                 Stmt st = prepare("INSERT INTO " + sql::quote_table(sql::Dialect::Sqlite, req.marker_table) +
                                   " (writer, seq, stamp_updated) VALUES (?, ?, datetime('now', 'localtime'))"

@@ -4,12 +4,16 @@
 // cells that send a batch as text instead.
 #include <arpa/inet.h> // inet_ntop
 
+#include <algorithm>   // std::sort, std::adjacent_find
+
 #include <cstdio>      // std::snprintf
 #include <ctime>       // timegm, gmtime_r
 #include <initializer_list>
 #include <random>      // std::mt19937_64
 
 #include <doctest/doctest.h>
+
+#include <flowacct/sdk/primitives.hpp> // sdk::append_addr, sdk::set_v4
 
 #include "pg_binary.hpp"
 
@@ -252,5 +256,115 @@ TEST_CASE("pg_binary: random values encode as PostgreSQL's send functions would 
         // A BIGINT.
         const auto v = static_cast<std::int64_t>(rng());
         REQUIRE(field(Wire::Int8, std::to_string(v)) == bytes({0, 0, 0, 8}) + be64(v));
+    }
+}
+
+namespace {
+
+// The order key of the value the renderer writes for `r`'s column `c` of `schema` (its text,
+// encoded by the column's form): the order PostgreSQL gives the rows.
+std::string row_key(const sql::Schema& schema, std::size_t c, Wire w, const sql::StoredRow& r) {
+    const auto& rec = r.row.rec;
+    std::string text;
+    switch (schema.columns[c].primitive) {
+    case FA_P_SRC_HOST: sdk::append_addr(text, rec.src_ip, rec.ip_version == 6); break;
+    case FA_P_SRC_PORT: text = std::to_string(rec.src_port); break;
+    case FA_P_DST_AS: text = std::to_string(rec.dst_as); break;
+    default: FAIL("no text for this column in the test");
+    }
+    return order_key(w, text);
+}
+
+sql::Column column(const char* name, sql::Field f, fa_primitive p = FA_P_COUNT) {
+    sql::Column c;
+    c.name = name;
+    c.field = f;
+    c.primitive = p;
+    return c;
+}
+
+} // namespace
+
+TEST_CASE("pg_binary: rows cut into parts in the order of the first column that varies") {
+    // An index (stamp_inserted, port_src, dst_as, ip_src, class_id), as the etc/sql keys list them.
+    sql::Schema schema;
+    schema.columns = {column("stamp_inserted", sql::Field::StampInserted), column("port_src", sql::Field::Primitive, FA_P_SRC_PORT),
+                      column("as_dst", sql::Field::Primitive, FA_P_DST_AS), column("ip_src", sql::Field::Primitive, FA_P_SRC_HOST),
+                      column("class_id", sql::Field::Primitive, FA_P_CLASS)};
+    const std::vector<Wire> wires = {Wire::Timestamp, Wire::Int4, Wire::Int8, Wire::Inet, Wire::Text};
+    const std::vector<std::size_t> order = {0, 1, 2, 3, 4};
+    std::mt19937_64 rnd(7);
+    std::vector<sql::StoredRow> rows(20000);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        auto& rec = rows[i].row.rec;
+        rows[i].row.stamp_inserted_us = 600'000'000;
+        rec.src_port = 443;
+        rec.dst_as = 0;
+        const std::uint64_t v = rnd();
+        if (i % 3 == 0) {
+            rec.ip_version = 6;
+            for (int b = 0; b < 16; ++b) rec.src_ip[b] = static_cast<std::uint8_t>(v >> (b % 8 * 8));
+            rec.src_ip[0] = static_cast<std::uint8_t>(0x20 + (v & 1)); // 2000::/7, some sharing their top bits
+        } else {
+            rec.ip_version = 4;
+            const std::uint8_t a[4] = {10, static_cast<std::uint8_t>(v), static_cast<std::uint8_t>(v >> 8),
+                                       static_cast<std::uint8_t>(v >> 16)};
+            sdk::set_v4(rec.src_ip, a);
+        }
+        if (i % 10 == 9) rows[i] = rows[i - 9]; // the same key again: it must share its part
+    }
+    // The parts' rows are the input's, each once; each part's values all sort before the next
+    // part's (by the column's text encoded as the server orders it); equal values in one part.
+    const auto check_parts = [&](const pgbin::Parts& p, std::size_t col) {
+        REQUIRE(p.rows.size() == rows.size());
+        std::vector<const sql::StoredRow*> seen(p.rows);
+        std::sort(seen.begin(), seen.end());
+        CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
+        CHECK(seen.front() == &rows.front());
+        CHECK(seen.back() == &rows.back());
+        REQUIRE(p.ends.size() >= 4);
+        CHECK(p.ends.back() == rows.size());
+        std::string prev_max;
+        std::size_t begin = 0;
+        for (std::size_t end : p.ends) {
+            REQUIRE(end > begin);
+            std::string lo, hi;
+            for (std::size_t i = begin; i < end; ++i) {
+                const std::string k = row_key(schema, col, wires[col], *p.rows[i]);
+                if (i == begin || k < lo) lo = k;
+                if (i == begin || k > hi) hi = k;
+            }
+            CHECK(prev_max < lo); // strictly: a value is never in two parts
+            prev_max = hi;
+            begin = end;
+        }
+    };
+    pgbin::Parts parts;
+    SUBCASE("port_src and as_dst are the same in every row: ip_src decides, IPv4 before IPv6") {
+        REQUIRE(pgbin::split_in_order(schema, wires, order, rows, 4096, parts));
+        check_parts(parts, 3);
+        CHECK(parts.rows.front()->row.rec.ip_version == 4);
+        CHECK(parts.rows.back()->row.rec.ip_version == 6);
+    }
+    SUBCASE("a column that varies before it decides instead") {
+        for (std::size_t i = 0; i < rows.size(); ++i) rows[i].row.rec.dst_as = static_cast<std::uint32_t>(i * 7919 % 3000);
+        for (std::size_t i = 9; i < rows.size(); i += 10) rows[i] = rows[i - 9];
+        REQUIRE(pgbin::split_in_order(schema, wires, order, rows, 4096, parts));
+        check_parts(parts, 2);
+    }
+    SUBCASE("a few distinct values give fewer parts, never one value in two") {
+        for (std::size_t i = 0; i < rows.size(); ++i) rows[i].row.rec.src_port = static_cast<std::uint16_t>(i % 5 ? 80 : 443);
+        REQUIRE(pgbin::split_in_order(schema, wires, order, rows, 1024, parts));
+        CHECK(parts.ends.size() == 2);
+        CHECK(parts.ends.front() == rows.size() * 4 / 5);
+        CHECK(parts.rows.front()->row.rec.src_port == 80);
+    }
+    SUBCASE("a text column to look at, a column of another form, or no column that varies: whole") {
+        CHECK_FALSE(pgbin::split_in_order(schema, wires, {0, 4, 3}, rows, 4096, parts));
+        CHECK(parts.rows.empty());
+        CHECK_FALSE(pgbin::split_in_order(schema, {Wire::Timestamp, Wire::Int4, Wire::Int8, Wire::Text, Wire::Text}, order,
+                                          rows, 4096, parts));
+        for (auto& r : rows) r = rows.front();
+        CHECK_FALSE(pgbin::split_in_order(schema, wires, {0, 1, 2, 3}, rows, 4096, parts));
     }
 }

@@ -285,3 +285,64 @@ TEST_CASE("pgsql: a table made by pmacct's own acct_v9 script (INT counters, its
                    " GROUP BY 1 ORDER BY 1") == std::vector<std::string>{"600|2000|7998|400000|4000", "1200|1|5|50|1"});
     db.exec("DROP TABLE " + t);
 }
+
+TEST_CASE("pgsql: a new bin sent a part at a time has every row once and the rows of one key merged") {
+    // A first write of a bin goes a part at a time (rendered and encoded while the server stores
+    // the parts before), cut by the key's first varying column: here port_src, then ip_src.
+    PgDb db;
+    if (!server_up(db)) return;
+    TempDir dir;
+    const std::string t = new_v9_table(db);
+    for (const bool ports_vary : {true, false}) {
+        const std::uint64_t bin = ports_vary ? 600 : 1200;
+        std::vector<fa_row> rows;
+        std::uint64_t packets = 0;
+        for (std::uint32_t k = 0; k < 30000; ++k) {
+            rows.push_back(make_row(k, k % 7, bin, 1 + k % 3, 100));
+            if (ports_vary) rows.back().rec.src_port = static_cast<std::uint16_t>(1000 + k * 7919 % 20000);
+            packets += 1 + k % 3;
+        }
+        for (std::uint32_t k = 0; k < 3000; ++k) { // the same keys again in the same purge: merged
+            rows.push_back(rows[k * 9 + 4]);
+            rows.back().rec.packets = 5;
+            packets += 5;
+        }
+        Driver d(db.module(), db.config(dir, t, 9));
+        REQUIRE_MESSAGE(d.ok(), d.error());
+        CHECK(d.purge(rows, kHostPrims) == FA_OK);
+        CHECK(d.flush() == FA_OK);
+        CHECK(d.counter("sql_rows_committed") == 33000);
+        CHECK(d.counter("sql_rows_refused") == 0);
+        CHECK(d.counter("sql_commit_errors") == 0);
+        // Not written again after a key's violation: no key was sent twice (in two parts).
+        CHECK(d.counter("sql_batches_isolated") == 0);
+        const std::string where = " WHERE stamp_inserted = to_timestamp(" + std::to_string(bin) + ") AT TIME ZONE 'UTC'";
+        CHECK(db.one("SELECT COUNT(*), SUM(packets), SUM(bytes) FROM " + t + where) ==
+              "30000|" + std::to_string(packets) + "|3300000");
+        CHECK(db.one("SELECT packets, bytes FROM " + t + where + " AND ip_src = '10.0.0.22'") == "7|200");
+    }
+    db.exec("DROP TABLE " + t);
+}
+
+TEST_CASE("pgsql: a value beyond a narrowed column's range in the last part of a new bin is refused alone") {
+    // The parts before it are sent when the value is met: that COPY is abandoned and the batch
+    // written again whole (the server then refuses the row, which is isolated).
+    PgDb db;
+    if (!server_up(db)) return;
+    TempDir dir;
+    const std::string t = new_v9_table(db);
+    db.exec("ALTER TABLE " + t + " ALTER COLUMN packets TYPE integer");
+    std::vector<fa_row> rows;
+    for (std::uint32_t k = 0; k < 20000; ++k) rows.push_back(make_row(k, 0, 600, k == 19990 ? 5'000'000'000ull : 1, 10));
+    Driver d(db.module(), db.config(dir, t, 9));
+    REQUIRE_MESSAGE(d.ok(), d.error());
+    CHECK(d.purge(rows, kHostPrims) == FA_OK);
+    CHECK(d.flush() == FA_OK);
+    CHECK(d.counter("sql_rows_refused") == 1);
+    CHECK(d.counter("sql_rows_committed") == 19999);
+    CHECK(d.counter("sql_batches_isolated") == 1);
+    CHECK(d.counter("sql_commit_errors") == 0);
+    CHECK(db.one("SELECT COUNT(*), SUM(packets), SUM(bytes) FROM " + t) == "19999|19999|199990");
+    CHECK(db.one("SELECT COUNT(*) FROM " + t + " WHERE ip_src = '10.0.78.22'") == "0"); // 19990
+    db.exec("DROP TABLE " + t);
+}

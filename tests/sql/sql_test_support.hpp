@@ -84,7 +84,10 @@ public:
     const std::string& error() const { return inst_->error; }
 
     fa_status write(const std::vector<fa_row>& rows, std::uint64_t primitives, std::uint32_t history_s = 600) {
-        fa_row_batch b{rows.data(), static_cast<std::uint32_t>(rows.size()), history_s, primitives};
+        return write(rows.data(), rows.size(), primitives, history_s);
+    }
+    fa_status write(const fa_row* rows, std::size_t count, std::uint64_t primitives, std::uint32_t history_s = 600) {
+        fa_row_batch b{rows, static_cast<std::uint32_t>(count), history_s, primitives};
         return ops_->write(inst_->get(), &b);
     }
     fa_status tick() { return ops_->tick(inst_->get(), 0); }
@@ -168,6 +171,7 @@ inline void feed_with_poison(Driver& d) {
 /// What feed_with_poison() leaves per writer: the refused rows in the file and the counters.
 inline void check_poison_writer(Driver& d, const std::string& refused_file) {
     CHECK(d.counter("sql_rows_refused") == 2);
+    CHECK(d.counter("sql_batches_isolated") == 2); // one per purge: each holds one refused row
     CHECK(d.counter("sql_rows_committed") == 198);
     CHECK(d.counter("sql_journal_rows") == 0);
     auto lines = refused_lines(refused_file);

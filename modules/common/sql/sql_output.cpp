@@ -15,7 +15,7 @@ namespace flowacct::sql {
 
 namespace {
 
-constexpr std::size_t kSealRows = 65536;        // rows per transaction at most
+constexpr std::size_t kSealRows = 131072;       // rows per transaction at most
 constexpr auto kFlushWait = std::chrono::seconds(30);
 constexpr std::uint64_t kBackoffMinMs = 200, kBackoffMaxMs = 2000;
 constexpr std::uint64_t kLogEveryUs = 10'000'000;      // rate-limited logs: one per 10 s at most
@@ -39,6 +39,11 @@ std::string read_password(const sdk::Config& config) {
     std::getline(in, line);
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
     return line;
+}
+
+const std::vector<RenderedGroup>& BatchRows::groups() {
+    if (!groups_) groups_ = &whole_.render(rows_, updated_s_);
+    return *groups_;
 }
 
 RenderedGroup slice_group(const RenderedGroup& g, std::size_t first, std::size_t count) {
@@ -137,7 +142,8 @@ SqlOutput::SqlOutput(const sdk::Context& ctx, Dialect dialect, std::unique_ptr<B
       table_(ctx.config().has("sql_table") ? ctx.config().str("sql_table")
                                            : default_table(static_cast<int>(ctx.config().integer("sql_table_version", 1)))),
       dont_try_update_(ctx.config().boolean("sql_dont_try_update")),
-      renderer_(dialect, schema_, table_) {
+      renderer_(dialect, schema_, table_),
+      part_renderer_(dialect, schema_, table_) {
     const auto& c = ctx.config();
     if (c.has("sql_table_schema")) {
         std::string path = c.str("sql_table_schema");
@@ -175,6 +181,7 @@ SqlOutput::SqlOutput(const sdk::Context& ctx, Dialect dialect, std::unique_ptr<B
     journal_corrupt_ = ctx.counter("sql_journal_corrupt");
     journal_errors_ = ctx.counter("sql_journal_errors");
     rows_refused_ = ctx.counter("sql_rows_refused");
+    batches_isolated_ = ctx.counter("sql_batches_isolated");
     rows_dropped_ = ctx.counter("sql_rows_dropped");
     backlog_rows_ = ctx.counter("sql_backlog_rows");
     journal_rows_gauge_ = ctx.counter("sql_journal_rows");
@@ -231,7 +238,11 @@ SqlOutput::~SqlOutput() {
 
 void SqlOutput::write(const fa_row_batch& rows) {
     if (rows.count == 0) return;
-    if (!open_) open_ = std::make_shared<RowBatch>();
+    if (!open_) {
+        std::lock_guard lk(mu_);
+        open_ = spare_ ? std::move(spare_) : std::make_shared<RowBatch>();
+        spare_.reset();
+    }
     auto& out = open_->rows;
     // Room for a whole transaction at once: only the pages written take memory, where growing
     // step by step wrote every row twice or more (copies into fresh pages; a fifth of the page
@@ -239,8 +250,7 @@ void SqlOutput::write(const fa_row_batch& rows) {
     if (out.capacity() < out.size() + rows.count)
         out.reserve(std::max({out.size() + rows.count, 2 * out.capacity(), kSealRows}));
     for (std::uint32_t i = 0; i < rows.count; ++i) {
-        StoredRow& r = out.emplace_back();
-        r.row = rows.rows[i];
+        StoredRow& r = out.emplace_back(rows.rows[i]); // the row copied once, not zeroed first
         if (r.row.rec.class_id) r.class_name = ctx_.name_of(r.row.rec.class_id);
         if (r.row.rec.label_id) r.label = ctx_.name_of(r.row.rec.label_id);
     }
@@ -445,28 +455,36 @@ bool SqlOutput::commit_entry(const std::shared_ptr<Entry>& e, std::string& error
             return true;
         }
         const std::uint64_t now_s = ctx_.wall_us() / 1'000'000;
-        const std::vector<RenderedGroup>& groups = renderer_.render(batch->rows, now_s);
+        BatchRows rows(batch->rows, renderer_, part_renderer_, table_, now_s);
         if (!table_schema_sql_.empty()) {
-            for (const auto& g : groups) {
-                if (known_tables_.count(g.table)) continue;
-                if (!backend_->table_exists(g.table)) {
-                    backend_->exec(expand_time(table_schema_sql_, g.bin_s));
-                    ctx_.info("created table " + g.table + " from sql_table_schema");
+            // The tables of the batch's bins, without rendering its rows (a backend may render
+            // them a part at a time).
+            std::uint64_t last_bin = ~0ull;
+            for (const auto& r : batch->rows) {
+                const std::uint64_t bin_s = r.row.stamp_inserted_us / 1'000'000;
+                if (bin_s == last_bin) continue;
+                last_bin = bin_s;
+                const std::string table = rows.table_of(bin_s);
+                if (known_tables_.count(table)) continue;
+                if (!backend_->table_exists(table)) {
+                    backend_->exec(expand_time(table_schema_sql_, bin_s));
+                    ctx_.info("created table " + table + " from sql_table_schema");
                 }
-                known_tables_.insert(g.table);
+                known_tables_.insert(table);
             }
         }
         std::vector<RefusedRow> refused;
         try {
             backend_->commit(
-                CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq, nullptr, e->continues_purge});
+                CommitRequest{schema_, rows, dont_try_update_, marker_table_, writer_id_, e->seq, nullptr, e->continues_purge});
         } catch (const DbError& ex) {
             if (!ex.data()) throw;
             // The same rows would fail again: write the batch once more, leaving out only the rows
             // the server refuses. A data error from that attempt too (the marker, say) is
             // retried like any other failure.
+            sdk::Context::add(batches_isolated_);
             backend_->commit(
-                CommitRequest{schema_, groups, dont_try_update_, marker_table_, writer_id_, e->seq, &refused, e->continues_purge});
+                CommitRequest{schema_, rows, dont_try_update_, marker_table_, writer_id_, e->seq, &refused, e->continues_purge});
         }
         marker_ = std::max(marker_, e->seq);
         std::uint64_t committed = e->rows;
@@ -509,35 +527,46 @@ void SqlOutput::writer_main() {
         std::string error;
         bool connection_error = false;
         if (commit_entry(e, error, connection_error)) {
-            std::lock_guard lk(mu_);
-            // The front may have changed only by this thread: it is still `e`.
-            if (!queue_.empty() && queue_.front() == e) queue_.pop_front();
-            if (e->mem) {
-                mem_rows_ -= e->rows;
-                --mem_entries_;
-                e->mem.reset();
+            std::shared_ptr<RowBatch> done;
+            {
+                std::lock_guard lk(mu_);
+                // The front may have changed only by this thread: it is still `e`.
+                if (!queue_.empty() && queue_.front() == e) queue_.pop_front();
+                if (e->mem) {
+                    mem_rows_ -= e->rows;
+                    --mem_entries_;
+                    done = std::move(e->mem);
+                }
+                if (!e->file.empty()) {
+                    journal_->remove(e->file);
+                    journal_rows_ -= std::min(journal_rows_, e->rows);
+                }
+                update_gauges_locked();
+                if (down_) {
+                    down_ = false;
+                    std::uint64_t secs = (ctx_.monotonic_us() - down_since_us_) / 1'000'000;
+                    ctx_.info("database available again after " + std::to_string(secs) + " s (" +
+                              std::to_string(failures) + " failed attempts); writing a backlog of " +
+                              std::to_string(mem_rows_ + journal_rows_) + " rows");
+                }
+                failures = 0;
+                backoff_ms = kBackoffMinMs;
+                if (queue_.empty()) {
+                    drained_.notify_all();
+                    // A backlog held through an outage (more than one transaction's rows) is written:
+                    // its memory goes back to the system (freed rows are scattered through the heap,
+                    // which free() alone does not return).
+                    if (mem_rows_peak_ > kSealRows) trim_after = true;
+                    mem_rows_peak_ = 0;
+                }
             }
-            if (!e->file.empty()) {
-                journal_->remove(e->file);
-                journal_rows_ -= std::min(journal_rows_, e->rows);
+            // Emptied here, not on the pipeline thread; not kept after a backlog (trimmed instead).
+            if (done && !trim_after) {
+                done->rows.clear();
+                std::lock_guard lk(mu_);
+                if (!spare_) spare_ = std::move(done);
             }
-            update_gauges_locked();
-            if (down_) {
-                down_ = false;
-                std::uint64_t secs = (ctx_.monotonic_us() - down_since_us_) / 1'000'000;
-                ctx_.info("database available again after " + std::to_string(secs) + " s (" +
-                          std::to_string(failures) + " failed attempts); writing a backlog of " +
-                          std::to_string(mem_rows_ + journal_rows_) + " rows");
-            }
-            failures = 0;
-            backoff_ms = kBackoffMinMs;
-            if (queue_.empty()) {
-                drained_.notify_all();
-                // A backlog held through an outage is written: its memory goes back to the system
-                // (freed rows are scattered through the heap, which free() alone does not return).
-                if (mem_rows_peak_ >= kTrimAfterRows) trim_after = true;
-                mem_rows_peak_ = 0;
-            }
+            done.reset();
             continue;
         }
         sdk::Context::add(commit_errors_);

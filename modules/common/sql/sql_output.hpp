@@ -89,10 +89,39 @@ struct RefusedRow {
     std::string error;
 };
 
+/// A batch's rows as a Backend gets them: rendered whole, grouped by table (groups()), or a
+/// part at a time (render()), so that a backend can send the first rows before the last are
+/// rendered. Used by the writer thread only.
+class BatchRows {
+public:
+    BatchRows(const std::vector<StoredRow>& rows, Renderer& whole, Renderer& parts, const TableName& table,
+              std::uint64_t updated_s)
+        : rows_(rows), whole_(whole), parts_(parts), table_(table), updated_s_(updated_s) {}
+    const std::vector<StoredRow>& rows() const { return rows_; }
+    /// Every row, grouped by table, rows of the same key and bin merged; rendered on the first
+    /// call and kept for the batch.
+    const std::vector<RenderedGroup>& groups();
+    /// Only the `n` rows `part` points to (rows of this batch), rendered like groups() by a
+    /// renderer of their own: valid until the next call of render(); groups() stays valid.
+    const std::vector<RenderedGroup>& render(const StoredRow* const* part, std::size_t n) {
+        return parts_.render(part, n, updated_s_);
+    }
+    /// The table of the rows of the bin starting at `bin_s`; throws sdk::Error like TableName.
+    std::string table_of(std::uint64_t bin_s) const { return table_.expand(bin_s); }
+
+private:
+    const std::vector<StoredRow>& rows_;
+    Renderer& whole_;
+    Renderer& parts_;
+    const TableName& table_;
+    std::uint64_t updated_s_;
+    const std::vector<RenderedGroup>* groups_ = nullptr;
+};
+
 /// One transaction's worth of work for a Backend.
 struct CommitRequest {
     const Schema& schema;
-    const std::vector<RenderedGroup>& groups;
+    BatchRows& batch;
     bool dont_try_update;
     const std::string& marker_table; // "" = no marker
     const std::string& writer_id;
@@ -103,6 +132,7 @@ struct CommitRequest {
     /// one transaction): none of its keys is in that batch. A hint only (a backend may skip a
     /// lookup on it); a backend must stay exact when it is wrong.
     bool continues_purge = false;
+    const std::vector<RenderedGroup>& groups() const { return batch.groups(); }
 };
 
 /// A database session. Used by the writer thread only. Every method throws DbError on failure.
@@ -208,6 +238,7 @@ private:
     std::string writer_id_;
     std::unique_ptr<Journal> journal_;
     Renderer renderer_;
+    Renderer part_renderer_; // BatchRows::render
 
     // Pipeline thread only.
     std::shared_ptr<RowBatch> open_;
@@ -221,7 +252,9 @@ private:
     std::deque<std::shared_ptr<Entry>> queue_;
     std::uint64_t mem_rows_ = 0, mem_entries_ = 0, journal_rows_ = 0;
     std::uint64_t mem_rows_peak_ = 0;            // most rows held in memory since the queue was last empty
-    static constexpr std::uint64_t kTrimAfterRows = 10000;
+    // A committed batch, emptied, whose memory the next open batch takes: 100 000 rows are 31 MB,
+    // and fresh pages for each purge cost the pipeline thread more than copying the rows.
+    std::shared_ptr<RowBatch> spare_;
     bool flushing_ = false, stop_ = false, gave_up_ = false;
     bool spill_failed_ = false; // the last spill_locked() left rows in memory (journal full or failing)
 
@@ -245,6 +278,7 @@ private:
     std::uint64_t* journal_corrupt_;
     std::uint64_t* journal_errors_;
     std::uint64_t* rows_refused_;
+    std::uint64_t* batches_isolated_; // batches written again part by part after a data error
     std::uint64_t* rows_dropped_;
     std::uint64_t* backlog_rows_;
     std::uint64_t* journal_rows_gauge_;

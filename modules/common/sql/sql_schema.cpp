@@ -426,11 +426,17 @@ void Renderer::render_cell(const Column& c, const StoredRow& r, std::string& out
 }
 
 const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>& rows, std::uint64_t updated_s) {
+    all_.resize(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) all_[i] = &rows[i];
+    return render(all_.data(), all_.size(), updated_s);
+}
+
+const std::vector<RenderedGroup>& Renderer::render(const StoredRow* const* rows, std::size_t n, std::uint64_t updated_s) {
     using Span = RenderedGroup::Span;
     std::unordered_map<std::string, std::size_t> group_of;
     std::size_t used = 0; // groups of this call
     std::size_t slot_count = 16;
-    while (slot_count < 2 * rows.size()) slot_count <<= 1;
+    while (slot_count < 2 * n) slot_count <<= 1;
     const std::size_t ncols = schema_.columns.size();
     std::vector<std::size_t> key_cols;
     for (std::size_t i = 0; i < ncols; ++i)
@@ -444,7 +450,8 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
     std::uint64_t last_bin = ~0ull;
     std::string last_table;
     std::size_t last_group = 0;
-    for (const auto& r : rows) {
+    for (std::size_t ri = 0; ri < n; ++ri) {
+        const StoredRow& r = *rows[ri];
         std::uint64_t bin_s = r.row.stamp_inserted_us / 1'000'000;
         if (bin_s != last_bin) {
             last_table = table_.expand(bin_s);
@@ -460,15 +467,15 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
                 g.bin_s = bin_s;
                 g.columns = ncols;
                 g.text.assign(1, '\0');
-                g.text.reserve(rows.size() * ncols * 8); // only the pages written take memory
+                g.text.reserve(n * ncols * 8); // only the pages written take memory
                 g.cells.clear();
-                g.cells.reserve(rows.size() * ncols);
+                g.cells.reserve(n * ncols);
                 g.counters.clear();
-                g.counters.reserve(rows.size());
+                g.counters.reserve(n);
                 Index& x = index_[used];
                 x.slots.assign(slot_count, 0);
                 x.hashes.clear();
-                x.hashes.reserve(rows.size());
+                x.hashes.reserve(n);
                 x.bins.clear();
                 ++used;
             }
@@ -478,7 +485,7 @@ const std::vector<RenderedGroup>& Renderer::render(const std::vector<StoredRow>&
         Index& idx = index_[last_group];
         const std::size_t base = g.cells.size();
         const std::size_t text_base = g.text.size();
-        // Offsets are 32 bits: a batch (at most 65 536 rows) renders to tens of MB.
+        // Offsets are 32 bits: a batch (at most 131 072 rows) renders to tens of MB.
         if (text_base > 0xF0000000u) throw std::length_error("a batch of rows rendered to more than 4 GB of text");
         const std::size_t me = g.rows(); // this row's index if it is not merged
         g.cells.resize(base + ncols);

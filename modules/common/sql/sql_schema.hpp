@@ -130,6 +130,8 @@ public:
     /// stay valid until the next call, which reuses their memory (a batch of 65 536 rows
     /// renders into tens of MB: taking fresh pages for each batch cost more than filling them).
     const std::vector<RenderedGroup>& render(const std::vector<StoredRow>& rows, std::uint64_t updated_s);
+    /// The same for the `n` rows `rows` points to (part of a batch, in any order).
+    const std::vector<RenderedGroup>& render(const StoredRow* const* rows, std::size_t n, std::uint64_t updated_s);
 
 private:
     // Appends the text of `c` for row `r` to `out`.
@@ -149,6 +151,7 @@ private:
     const TableName& table_;
     std::vector<RenderedGroup> groups_; // the last call's result; [0, used) are valid
     std::vector<Index> index_;          // parallel to groups_
+    std::vector<const StoredRow*> all_; // render(vector)'s rows, as render(pointers) takes them
 };
 
 /// Replaces bytes outside printable ASCII with '?' and cuts at `max_len`: a class or label name
