@@ -6,10 +6,12 @@
 // merge meets a table that already holds N * rows rows (as a table a day old does).
 // SQL_BENCH_ONLY=insert runs only the first purge (for a profile of it). SQL_BENCH_WARM=1 also times
 // the first purge of a new bin by a module that has just written the bin before (a daemon's
-// steady state: its buffers are reused, not fresh pages).
+// steady state: its buffers are reused, not fresh pages). SQL_BENCH_T=1 also prints when each purge
+// was handed over (the pipeline thread's part of the time).
 // Usage: SQL_BENCH_ROWS=100000 SQL_BENCH_BACKENDS="sqlite3 pgsql mysql" SQL_BENCH_PREFILL_BINS=0 sql_bench
 #include <chrono>    // std::chrono
 #include <cstdio>    // std::printf
+#include <cstdlib>   // std::getenv
 #include <string>    // std::string
 
 #include <fstream>   // std::ofstream
@@ -51,9 +53,13 @@ double run(const std::string& module, std::map<std::string, std::string> cfg, co
     }
     // One purge, handed over 1024 rows at a time as the aggregator does, then committed.
     const auto purge = [&](const std::vector<fa_row>& all) {
+        const auto t_start = std::chrono::steady_clock::now();
         for (std::size_t first = 0; first < all.size(); first += 1024)
-            d.write({all.begin() + first, all.begin() + std::min(all.size(), first + 1024)}, prims, 600);
+            d.write(all.data() + first, std::min<std::size_t>(1024, all.size() - first), prims, 600);
+        const auto t_tick = std::chrono::steady_clock::now();
         d.tick();
+        if (std::getenv("SQL_BENCH_T"))
+            std::printf("  handed over in %.1f ms\n", std::chrono::duration<double, std::milli>(t_tick - t_start).count());
         d.flush();
     };
     std::uint64_t before = 0;
