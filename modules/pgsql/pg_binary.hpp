@@ -82,7 +82,7 @@ template <class Send> bool Encoder::send(std::size_t chunk, Send&& send_chunk) c
 
 /// Rows cut into parts that follow each other in a column's order, so that a COPY can send the
 /// first part while the next is rendered and encoded and still deliver the rows in the order of
-/// an index that column leads (after a column all the rows share, as stamp_inserted).
+/// an index that column leads (after columns all the rows share, as stamp_inserted).
 struct Parts {
     std::vector<const sql::StoredRow*> rows; // part after part
     std::vector<std::size_t> ends;           // part i is rows [ends[i - 1], ends[i])
