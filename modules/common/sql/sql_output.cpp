@@ -528,6 +528,7 @@ void SqlOutput::writer_main() {
         bool connection_error = false;
         if (commit_entry(e, error, connection_error)) {
             std::shared_ptr<RowBatch> done;
+            bool drained = false;
             {
                 std::lock_guard lk(mu_);
                 // The front may have changed only by this thread: it is still `e`.
@@ -552,7 +553,7 @@ void SqlOutput::writer_main() {
                 failures = 0;
                 backoff_ms = kBackoffMinMs;
                 if (queue_.empty()) {
-                    drained_.notify_all();
+                    drained = true;
                     // A backlog held through an outage (more than one transaction's rows) is written:
                     // its memory goes back to the system (freed rows are scattered through the heap,
                     // which free() alone does not return).
@@ -561,12 +562,15 @@ void SqlOutput::writer_main() {
                 }
             }
             // Emptied here, not on the pipeline thread; not kept after a backlog (trimmed instead).
+            // Kept before flush() is told the queue is drained, so that a purge right after it
+            // finds the buffer.
             if (done && !trim_after) {
                 done->rows.clear();
                 std::lock_guard lk(mu_);
                 if (!spare_) spare_ = std::move(done);
             }
             done.reset();
+            if (drained) drained_.notify_all();
             continue;
         }
         sdk::Context::add(commit_errors_);
