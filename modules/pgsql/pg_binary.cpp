@@ -3,7 +3,8 @@
 
 #include <algorithm>    // std::sort, std::clamp, std::upper_bound
 #include <charconv>     // std::from_chars
-#include <cstring>      // std::memcmp
+#include <cstddef>      // offsetof
+#include <cstring>      // std::memcmp, std::memcpy
 
 #include <arpa/inet.h>  // inet_pton
 
@@ -96,52 +97,98 @@ std::uint64_t be_bytes(const std::uint8_t* a, int n) {
     return v;
 }
 
-// inet orders by family, IPv4 first, then by address (host addresses have one mask length per
-// family). The renderer writes v4-mapped addresses, and the zero address of a record that is not
-// IPv6, as IPv4.
-std::uint64_t addr_order(const std::uint8_t* a, bool v6) {
-    if (sdk::is_v4_mapped(a) || (!v6 && sdk::is_zero_addr(a))) return be_bytes(a + 12, 4) << 31;
-    return (1ull << 63) | (be_bytes(a, 8) >> 1);
-}
+// Where a column's order value comes from in a record.
+struct OrderSource {
+    enum Kind { None, Address, Mac, Integer } kind = None;
+    std::size_t offset = 0; // of the field in fa_record
+    unsigned width = 0;     // Integer: its bytes
+};
 
-// A number per record that orders records as PostgreSQL orders the column's values and is
-// equal for equal values (values that differ may share it); null for a column not known here.
-using OrderOf = std::uint64_t (*)(const fa_record&);
+#define FA_FIELD(kind, field) OrderSource{OrderSource::kind, offsetof(fa_record, field), sizeof(fa_record::field)}
 
-OrderOf order_of(fa_primitive p, Wire w) {
+OrderSource source_of(fa_primitive p, Wire w) {
     const bool integer = w == Wire::Int8 || w == Wire::Int4 || w == Wire::Int2;
+    OrderSource s;
     switch (p) {
-    case FA_P_SRC_HOST: case FA_P_SUM_HOST:
-        if (w == Wire::Inet) return [](const fa_record& r) { return addr_order(r.src_ip, r.ip_version == 6); };
-        return nullptr;
-    case FA_P_DST_HOST:
-        if (w == Wire::Inet) return [](const fa_record& r) { return addr_order(r.dst_ip, r.ip_version == 6); };
-        return nullptr;
-    case FA_P_SRC_NET: case FA_P_SUM_NET:
-        if (w == Wire::Inet) return [](const fa_record& r) { return addr_order(r.src_net, r.ip_version == 6); };
-        return nullptr;
-    case FA_P_DST_NET:
-        if (w == Wire::Inet) return [](const fa_record& r) { return addr_order(r.dst_net, r.ip_version == 6); };
-        return nullptr;
-    case FA_P_SRC_MAC: case FA_P_SUM_MAC:
-        if (w == Wire::Mac) return [](const fa_record& r) { return be_bytes(r.src_mac, 6); };
-        return nullptr;
-    case FA_P_DST_MAC:
-        if (w == Wire::Mac) return [](const fa_record& r) { return be_bytes(r.dst_mac, 6); };
-        return nullptr;
+    case FA_P_SRC_HOST: case FA_P_SUM_HOST: s = FA_FIELD(Address, src_ip); break;
+    case FA_P_DST_HOST: s = FA_FIELD(Address, dst_ip); break;
+    case FA_P_SRC_NET: case FA_P_SUM_NET: s = FA_FIELD(Address, src_net); break;
+    case FA_P_DST_NET: s = FA_FIELD(Address, dst_net); break;
+    case FA_P_SRC_MAC: case FA_P_SUM_MAC: s = FA_FIELD(Mac, src_mac); break;
+    case FA_P_DST_MAC: s = FA_FIELD(Mac, dst_mac); break;
+    case FA_P_VLAN: s = FA_FIELD(Integer, vlan); break;
+    case FA_P_SRC_AS: case FA_P_SUM_AS: s = FA_FIELD(Integer, src_as); break;
+    case FA_P_DST_AS: s = FA_FIELD(Integer, dst_as); break;
+    case FA_P_SRC_PORT: case FA_P_SUM_PORT: s = FA_FIELD(Integer, src_port); break;
+    case FA_P_DST_PORT: s = FA_FIELD(Integer, dst_port); break;
+    case FA_P_TOS: s = FA_FIELD(Integer, tos); break;
+    case FA_P_TAG: s = FA_FIELD(Integer, tag); break;
+    case FA_P_PROTO: s = FA_FIELD(Integer, proto); break;
     default: break;
     }
-    if (!integer) return nullptr;
-    switch (p) {
-    case FA_P_VLAN: return [](const fa_record& r) -> std::uint64_t { return r.vlan; };
-    case FA_P_SRC_AS: case FA_P_SUM_AS: return [](const fa_record& r) -> std::uint64_t { return r.src_as; };
-    case FA_P_DST_AS: return [](const fa_record& r) -> std::uint64_t { return r.dst_as; };
-    case FA_P_SRC_PORT: case FA_P_SUM_PORT: return [](const fa_record& r) -> std::uint64_t { return r.src_port; };
-    case FA_P_DST_PORT: return [](const fa_record& r) -> std::uint64_t { return r.dst_port; };
-    case FA_P_TOS: return [](const fa_record& r) -> std::uint64_t { return r.tos; };
-    case FA_P_TAG: return [](const fa_record& r) -> std::uint64_t { return r.tag; };
-    case FA_P_PROTO: return [](const fa_record& r) -> std::uint64_t { return r.proto; };
-    default: return nullptr;
+    const bool fits = (s.kind == OrderSource::Address && w == Wire::Inet) || (s.kind == OrderSource::Mac && w == Wire::Mac) ||
+                      (s.kind == OrderSource::Integer && integer);
+    return fits ? s : OrderSource{};
+}
+
+#undef FA_FIELD
+
+// The renderer writes v4-mapped addresses, and the zero address of a record that is not IPv6,
+// as IPv4.
+bool shown_as_v4(const std::uint8_t* a, const fa_record& r) {
+    return sdk::is_v4_mapped(a) || (r.ip_version != 6 && sdk::is_zero_addr(a));
+}
+
+// The record's unsigned integer of `width` bytes at `p`.
+std::uint64_t native_uint(const std::uint8_t* p, unsigned width) {
+    switch (width) {
+    case 1: return *p;
+    case 2: { std::uint16_t v; std::memcpy(&v, p, 2); return v; }
+    case 4: { std::uint32_t v; std::memcpy(&v, p, 4); return v; }
+    default: { std::uint64_t v; std::memcpy(&v, p, 8); return v; }
+    }
+}
+
+// The 8 bytes of a 16-byte address from `skip` on (zeros past its end) as a big-endian number.
+std::uint64_t be_from(const std::uint8_t* a, unsigned skip) {
+    std::uint64_t v = 0;
+    for (unsigned i = 0; i < 8; ++i) v = v << 8 | (skip + i < 16 ? a[skip + i] : 0);
+    return v;
+}
+
+// Per row, a number that orders rows as PostgreSQL orders the column's values and is equal for
+// equal values (values that differ may share it). inet orders by family, IPv4 first, then by
+// address (host addresses have one mask length per family); IPv6 addresses are read from the
+// first byte in which the batch's IPv6 values differ, so that a batch within one /64 spreads too.
+void order_values(OrderSource s, const std::vector<sql::StoredRow>& rows, std::vector<std::uint64_t>& keys) {
+    const std::size_t n = rows.size();
+    const auto field = [&](std::size_t i) { return reinterpret_cast<const std::uint8_t*>(&rows[i].row.rec) + s.offset; };
+    switch (s.kind) {
+    case OrderSource::Integer:
+        for (std::size_t i = 0; i < n; ++i) keys[i] = native_uint(field(i), s.width);
+        return;
+    case OrderSource::Mac:
+        for (std::size_t i = 0; i < n; ++i) keys[i] = be_bytes(field(i), 6);
+        return;
+    case OrderSource::Address: {
+        const std::uint8_t* first_v6 = nullptr;
+        unsigned skip = 0; // bytes every IPv6 value of the batch shares
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint8_t* a = field(i);
+            if (shown_as_v4(a, rows[i].row.rec)) continue;
+            if (!first_v6) {
+                first_v6 = a;
+                skip = 16;
+            }
+            while (skip > 0 && std::memcmp(a, first_v6, skip) != 0) --skip;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint8_t* a = field(i);
+            keys[i] = shown_as_v4(a, rows[i].row.rec) ? be_bytes(a + 12, 4) << 31 : (1ull << 63) | (be_from(a, skip) >> 1);
+        }
+        return;
+    }
+    case OrderSource::None: return;
     }
 }
 
@@ -157,12 +204,10 @@ bool split_in_order(const sql::Schema& schema, const std::vector<Wire>& wires, c
     for (std::size_t c : order) {
         const sql::Column& col = schema.columns[c];
         if (col.field == sql::Field::StampInserted) continue;
-        const OrderOf of = col.field == sql::Field::Primitive ? order_of(col.primitive, wires[c]) : nullptr;
-        if (!of) return false;
-        for (std::size_t i = 0; i < n; ++i) {
-            keys[i] = of(rows[i].row.rec);
-            varies = varies || keys[i] != keys[0];
-        }
+        const OrderSource src = col.field == sql::Field::Primitive ? source_of(col.primitive, wires[c]) : OrderSource{};
+        if (src.kind == OrderSource::None) return false;
+        order_values(src, rows, keys);
+        for (std::size_t i = 1; i < n && !varies; ++i) varies = keys[i] != keys[0];
         if (varies) break;
     }
     if (!varies) return false;

@@ -7,6 +7,7 @@
 #include <algorithm>   // std::sort, std::adjacent_find
 
 #include <cstdio>      // std::snprintf
+#include <cstring>     // std::memcpy
 #include <ctime>       // timegm, gmtime_r
 #include <initializer_list>
 #include <random>      // std::mt19937_64
@@ -345,6 +346,19 @@ TEST_CASE("pg_binary: rows cut into parts in the order of the first column that 
         check_parts(parts, 3);
         CHECK(parts.rows.front()->row.rec.ip_version == 4);
         CHECK(parts.rows.back()->row.rec.ip_version == 6);
+    }
+    SUBCASE("IPv6 addresses of one /64 spread over parts too") {
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            auto& rec = rows[i].row.rec;
+            const std::uint64_t v = rnd();
+            rec.ip_version = 6;
+            const std::uint8_t net[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1};
+            std::memcpy(rec.src_ip, net, 8);
+            for (int b = 8; b < 16; ++b) rec.src_ip[b] = static_cast<std::uint8_t>(v >> ((b - 8) * 8));
+            if (i % 10 == 9) rows[i] = rows[i - 9];
+        }
+        REQUIRE(pgbin::split_in_order(schema, wires, order, rows, 4096, parts));
+        check_parts(parts, 3);
     }
     SUBCASE("a column that varies before it decides instead") {
         for (std::size_t i = 0; i < rows.size(); ++i) rows[i].row.rec.dst_as = static_cast<std::uint32_t>(i * 7919 % 3000);
