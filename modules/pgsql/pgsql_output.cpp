@@ -236,10 +236,8 @@ private:
     // write_group() then writes it.
     bool write_streamed(const sql::CommitRequest& req) {
         const auto& rows = req.batch.rows();
-        if (req.dont_try_update || !s_.use_copy || !binary_ || rows.empty()) return false;
-        const std::uint64_t bin_s = rows.front().row.stamp_inserted_us / 1'000'000;
-        for (const auto& r : rows)
-            if (r.row.stamp_inserted_us / 1'000'000 != bin_s) return false;
+        if (req.dont_try_update || !s_.use_copy || !binary_ || req.batch.bins().size() != 1) return false;
+        const std::uint64_t bin_s = req.batch.bins().front();
         const std::string name = req.batch.table_of(bin_s);
         const std::string table = sql::quote_table(Dialect::Pgsql, name);
         exec("LOCK TABLE " + table + " IN SHARE ROW EXCLUSIVE MODE");

@@ -5,7 +5,7 @@
 #include <malloc.h>   // malloc_trim
 #include <unistd.h>   // gethostname
 
-#include <algorithm>  // std::max, std::min
+#include <algorithm>  // std::find, std::max, std::min
 #include <chrono>     // std::chrono
 #include <fstream>    // std::ifstream
 
@@ -44,6 +44,18 @@ std::string read_password(const sdk::Config& config) {
 const std::vector<RenderedGroup>& BatchRows::groups() {
     if (!groups_) groups_ = &whole_.render(rows_, updated_s_);
     return *groups_;
+}
+
+const std::vector<std::uint64_t>& BatchRows::bins() {
+    if (!bins_.empty() || rows_.empty()) return bins_;
+    std::uint64_t last = ~0ull;
+    for (const auto& r : rows_) {
+        const std::uint64_t bin_s = r.row.stamp_inserted_us / 1'000'000;
+        if (bin_s == last) continue;
+        last = bin_s;
+        if (std::find(bins_.begin(), bins_.end(), bin_s) == bins_.end()) bins_.push_back(bin_s);
+    }
+    return bins_;
 }
 
 RenderedGroup slice_group(const RenderedGroup& g, std::size_t first, std::size_t count) {
@@ -239,9 +251,11 @@ SqlOutput::~SqlOutput() {
 void SqlOutput::write(const fa_row_batch& rows) {
     if (rows.count == 0) return;
     if (!open_) {
-        std::lock_guard lk(mu_);
-        open_ = spare_ ? std::move(spare_) : std::make_shared<RowBatch>();
-        spare_.reset();
+        {
+            std::lock_guard lk(mu_);
+            open_ = std::move(spare_); // leaves spare_ empty
+        }
+        if (!open_) open_ = std::make_shared<RowBatch>();
     }
     auto& out = open_->rows;
     // Room for a whole transaction at once: only the pages written take memory, where growing
@@ -459,11 +473,7 @@ bool SqlOutput::commit_entry(const std::shared_ptr<Entry>& e, std::string& error
         if (!table_schema_sql_.empty()) {
             // The tables of the batch's bins, without rendering its rows (a backend may render
             // them a part at a time).
-            std::uint64_t last_bin = ~0ull;
-            for (const auto& r : batch->rows) {
-                const std::uint64_t bin_s = r.row.stamp_inserted_us / 1'000'000;
-                if (bin_s == last_bin) continue;
-                last_bin = bin_s;
+            for (const std::uint64_t bin_s : rows.bins()) {
                 const std::string table = rows.table_of(bin_s);
                 if (known_tables_.count(table)) continue;
                 if (!backend_->table_exists(table)) {

@@ -108,6 +108,9 @@ public:
     }
     /// The table of the rows of the bin starting at `bin_s`; throws sdk::Error like TableName.
     std::string table_of(std::uint64_t bin_s) const { return table_.expand(bin_s); }
+    /// The starts (seconds) of the rows' bins, each once, in the rows' order; found on the first
+    /// call and kept for the batch.
+    const std::vector<std::uint64_t>& bins();
 
 private:
     const std::vector<StoredRow>& rows_;
@@ -116,6 +119,7 @@ private:
     const TableName& table_;
     std::uint64_t updated_s_;
     const std::vector<RenderedGroup>* groups_ = nullptr;
+    std::vector<std::uint64_t> bins_;
 };
 
 /// One transaction's worth of work for a Backend.
