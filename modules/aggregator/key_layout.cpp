@@ -2,7 +2,7 @@
 // Aggregator "hash": building a key layout from an `aggregate` list.
 #include "key_layout.hpp"
 
-#include <algorithm>   // std::find
+#include <algorithm>   // std::find, std::max, std::min
 #include <set>         // std::set
 
 #include <flowacct/sdk/module.hpp>     // sdk::Error
@@ -80,6 +80,33 @@ const char* const kPmacctOnly[] = {
 
 bool is_host_address(const FieldSpec& f) { return f.address && !f.net; }
 
+// The word program of one side: each field's bytes cut at word boundaries into pieces, read
+// with 8-byte loads inside the record (a field near its end is read from 8 bytes before).
+WordProgram word_program(const std::vector<PackOp>& ops, int version_off, std::uint32_t words) {
+    struct Span {
+        std::uint32_t key_off, len, rec_off;
+    };
+    std::vector<Span> spans;
+    for (const PackOp& op : ops) spans.push_back({op.key_off, op.len, op.rec_off});
+    if (version_off >= 0) spans.push_back({static_cast<std::uint32_t>(version_off), 1, FA_OFF(ip_version)});
+    WordProgram prog;
+    for (std::uint32_t w = 0; w < words; ++w) {
+        const std::uint32_t lo = w * 8, hi = lo + 8;
+        for (const Span& s : spans) {
+            const std::uint32_t from = std::max(lo, s.key_off), to = std::min(hi, s.key_off + s.len);
+            if (from >= to) continue;
+            const std::uint32_t n = to - from;
+            const std::uint32_t src = s.rec_off + (from - s.key_off);
+            const std::uint32_t load = std::min<std::uint32_t>(src, sizeof(fa_record) - 8);
+            prog.pieces.push_back(WordPiece{static_cast<std::uint16_t>(load), static_cast<std::uint8_t>((src - load) * 8),
+                                            static_cast<std::uint8_t>((from - lo) * 8),
+                                            n >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (n * 8)) - 1});
+        }
+        prog.ends.push_back(static_cast<std::uint16_t>(prog.pieces.size()));
+    }
+    return prog;
+}
+
 // The key form of the `chosen` primitives; `compact`: host addresses as their 4 IPv4 bytes.
 KeyForm make_form(const std::set<fa_primitive>& chosen, bool compact, bool with_bin) {
     KeyForm form;
@@ -117,6 +144,13 @@ KeyForm make_form(const std::set<fa_primitive>& chosen, bool compact, bool with_
         off += 8;
     }
     form.key_size = off == 0 ? 8 : off;
+    // Key bytes are the words' bytes in memory order: little-endian only.
+    if (!net && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+        const std::uint32_t words = (with_bin ? form.bin_off : form.key_size) / 8;
+        form.words_a = word_program(form.side_a, form.version_off, words);
+        if (!form.side_b.empty()) form.words_b = word_program(form.side_b, form.version_off, words);
+        form.by_words = true;
+    }
     return form;
 }
 

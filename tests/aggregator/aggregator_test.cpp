@@ -5,12 +5,14 @@
 
 #include <cstring>   // std::memset
 #include <map>       // std::map
+#include <random>    // std::mt19937_64
 #include <string>    // std::string
 #include <vector>    // std::vector
 
 #include <flowacct/sdk/primitives.hpp> // sdk::set_v4, sdk::parse_addr, sdk::format_primitive
 
 #include "agg_table.hpp"  // aggregator::hash_key, HashSeed
+#include "key_layout.hpp" // aggregator::KeyLayout, KeyForm
 #include "fake_host.hpp" // FakeHost, Instance, load_module
 
 using namespace flowacct;
@@ -429,4 +431,62 @@ TEST_CASE("the table's arena keeps its bytes in place, and when it outgrows its 
     arena.clear();
     CHECK(arena.size() == 0);
     CHECK(arena.touched() == 6'001'000);
+}
+
+TEST_CASE("keys built a word at a time equal keys copied field by field, for every primitive and form") {
+    using aggregator::KeyForm;
+    using aggregator::KeyLayout;
+    std::vector<std::vector<std::string>> lists;
+    for (const auto& p : sdk::kPrimitives) lists.push_back({p.name});
+    lists.push_back({"src_host", "dst_host", "src_port", "dst_port", "proto"});
+    lists.push_back({"src_mac", "dst_mac", "vlan", "src_host", "dst_host", "src_port", "dst_port", "proto", "tos"});
+    lists.push_back({"tag", "tag2", "label", "class", "in_iface", "out_iface", "peer_src_ip", "peer_dst_ip",
+                     "sampling_rate", "etype", "src_as", "dst_as", "peer_src_as", "peer_dst_as", "src_mask",
+                     "dst_mask", "vlan", "tos", "src_mac", "proto"});
+    lists.push_back({"src_host", "src_net", "dst_port"});
+    std::mt19937_64 rng(11);
+    static const std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    int by_words = 0, compared = 0;
+    for (const auto& list : lists) {
+        for (bool with_bin : {false, true}) {
+            CAPTURE(list.front());
+            CAPTURE(list.size());
+            CAPTURE(with_bin);
+            const KeyLayout layout(list, with_bin);
+            bool has_net = false;
+            for (const auto& name : list) has_net = has_net || name.find("_net") != std::string::npos;
+            for (bool compact : {false, true}) {
+                if (compact && !layout.has_compact()) continue;
+                const KeyForm& form = compact ? layout.compact() : layout.full();
+                // Every form without a network is packed by words; one with a network field by field.
+                CHECK(form.by_words == !has_net);
+                if (!form.by_words) continue;
+                ++by_words;
+                KeyForm fields = form;
+                fields.by_words = false;
+                const std::size_t checked = with_bin ? form.bin_off : form.key_size;
+                for (int i = 0; i < 64; ++i) {
+                    fa_record r;
+                    auto* bytes = reinterpret_cast<std::uint8_t*>(&r);
+                    for (std::size_t b = 0; b < sizeof r; ++b) bytes[b] = static_cast<std::uint8_t>(rng());
+                    if (compact || i % 2 == 0) {
+                        std::memcpy(r.src_ip, kMapped, 12);
+                        std::memcpy(r.dst_ip, kMapped, 12);
+                    }
+                    if (compact) REQUIRE(layout.fits_compact(r));
+                    for (bool side_b : {false, true}) {
+                        if (side_b && !layout.two_sided()) continue;
+                        // Different bytes beforehand: a byte one way leaves unwritten shows.
+                        std::vector<std::uint8_t> a(form.key_size, 0xAA), b(form.key_size, 0x55);
+                        KeyLayout::pack(form, r, a.data(), side_b);
+                        KeyLayout::pack_fields(fields, r, b.data(), side_b);
+                        CHECK(std::memcmp(a.data(), b.data(), checked) == 0);
+                        ++compared;
+                    }
+                }
+            }
+        }
+    }
+    CHECK(by_words > 60);
+    CHECK(compared > 4000);
 }
