@@ -98,16 +98,14 @@ std::uint32_t run_program(const Program& prog, const std::uint8_t* rec, const st
         &&l_skip, &&l_varlen, &&l_src4, &&l_dst4, &&l_src6, &&l_dst6, &&l_nh4, &&l_nh6, &&l_smac, &&l_dmac,
         &&l_sport, &&l_dport, &&l_proto, &&l_tos, &&l_flags, &&l_smask, &&l_dmask, &&l_in, &&l_out,
         &&l_sas, &&l_das, &&l_psas, &&l_pdas, &&l_vlan, &&l_etype, &&l_bytes, &&l_packets, &&l_start,
-        &&l_end, &&l_sysinit, &&l_sampler, &&l_interval, &&l_space, &&l_size, &&l_population,
+        &&l_end, &&l_sysinit, &&l_sampler, &&l_interval, &&l_space, &&l_size, &&l_population, &&done,
     };
-    static_assert(sizeof kLabels / sizeof kLabels[0] == static_cast<std::size_t>(Op::SamplingPopulation) + 1);
+    static_assert(sizeof kLabels / sizeof kLabels[0] == static_cast<std::size_t>(Op::End) + 1);
     const std::uint8_t* base = rec;
-    const FieldOp* op = prog.ops.data();
-    const FieldOp* const last = op + prog.ops.size() - 1; // the tail sentinel
+    const FieldOp* op = prog.ops.data(); // the last one is Op::End
     const std::uint8_t* p;
 #define FA_NF_DISPATCH()                                                                      \
     do {                                                                                      \
-        if (op == last) goto done;                                                            \
         p = base + op->offset;                                                                \
         if constexpr (kChecked) {                                                             \
             if (p > end || static_cast<std::size_t>(end - p) < op->len) return 0;            \
@@ -165,12 +163,9 @@ l_population: sc.population = load(p, op->len); sc.has_rate_field = true; FA_NF_
 #undef FA_NF_NEXT
 #undef FA_NF_DISPATCH
 done:
-    // The tail sentinel's offset is the length of the last fixed segment.
-    const std::uint8_t* rec_end = base + last->offset;
-    if constexpr (kChecked) {
-        if (rec_end > end) return 0;
-    }
-    return static_cast<std::uint32_t>(rec_end - rec);
+    // Op::End's offset is the length of the last fixed segment (dispatching to it checked that
+    // the record's end is within `end`).
+    return static_cast<std::uint32_t>(p - rec);
 }
 
 } // namespace

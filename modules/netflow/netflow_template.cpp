@@ -154,8 +154,8 @@ CompileResult compile(const TemplateDef& def, std::size_t max_fields, Program& o
         out.fixed_len += len;
         if (out.fixed_len > 0xFFFF) return CompileResult::TooLong;
     }
-    // The tail segment has no op; its length is what follows the last varlen field.
-    out.ops.push_back({Op::Skip, 0, static_cast<std::uint16_t>(seg)});
+    // The tail segment has no field; its length is what follows the last varlen field.
+    out.ops.push_back({Op::End, 0, static_cast<std::uint16_t>(seg)});
     out.min_len = out.fixed_len + varlen_fields;
     // Largest record an IPFIX message can hold: 65535 - message header - set header.
     if (out.min_len > 65535 - 16 - 4) return CompileResult::TooLong;

@@ -47,6 +47,7 @@ enum class Op : std::uint8_t {
     SamplingSpace,          // IE 306
     SamplingSize,           // IE 309
     SamplingPopulation,     // IE 310
+    End,                    // the tail: its offset is the length of the last fixed segment
 };
 
 /// How a raw time value turns into µs since the epoch.
