@@ -2,7 +2,7 @@
 // Aggregator "hash": building a key layout from an `aggregate` list.
 #include "key_layout.hpp"
 
-#include <algorithm>   // std::find, std::max, std::min
+#include <algorithm>   // std::find, std::max, std::min, std::stable_sort
 #include <set>         // std::set
 
 #include <flowacct/sdk/module.hpp>     // sdk::Error
@@ -80,27 +80,41 @@ const char* const kPmacctOnly[] = {
 
 bool is_host_address(const FieldSpec& f) { return f.address && !f.net; }
 
+std::uint64_t low_bytes(std::uint32_t n) { return n >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (n * 8)) - 1; }
+
 // The word program of one side: each field's bytes cut at word boundaries into pieces, read
-// with 8-byte loads inside the record (a field near its end is read from 8 bytes before).
+// with 8-byte loads inside the record (a field near its end is read from 8 bytes before). A
+// piece that continues the previous one, in the record and in the word, widens it instead.
 WordProgram word_program(const std::vector<PackOp>& ops, int version_off, std::uint32_t words) {
     struct Span {
         std::uint32_t key_off, len, rec_off;
     };
-    std::vector<Span> spans;
+    std::vector<Span> spans; // in the key's order
     for (const PackOp& op : ops) spans.push_back({op.key_off, op.len, op.rec_off});
     if (version_off >= 0) spans.push_back({static_cast<std::uint32_t>(version_off), 1, FA_OFF(ip_version)});
     WordProgram prog;
     for (std::uint32_t w = 0; w < words; ++w) {
         const std::uint32_t lo = w * 8, hi = lo + 8;
+        const std::size_t first = prog.pieces.size();
+        std::uint32_t last_src = 0, last_len = 0, last_at = 0; // the word's last piece: record offset, bytes, byte in the word
         for (const Span& s : spans) {
             const std::uint32_t from = std::max(lo, s.key_off), to = std::min(hi, s.key_off + s.len);
             if (from >= to) continue;
             const std::uint32_t n = to - from;
             const std::uint32_t src = s.rec_off + (from - s.key_off);
+            const std::uint32_t at = from - lo;
+            if (prog.pieces.size() > first && prog.pieces.back().rshift == 0 && last_src + last_len == src &&
+                last_at + last_len == at) {
+                last_len += n; // within the word, so at most 8 bytes from last_src, inside the record
+                prog.pieces.back().mask = low_bytes(last_len);
+                continue;
+            }
             const std::uint32_t load = std::min<std::uint32_t>(src, sizeof(fa_record) - 8);
             prog.pieces.push_back(WordPiece{static_cast<std::uint16_t>(load), static_cast<std::uint8_t>((src - load) * 8),
-                                            static_cast<std::uint8_t>((from - lo) * 8),
-                                            n >= 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (n * 8)) - 1});
+                                            static_cast<std::uint8_t>(at * 8), low_bytes(n)});
+            last_src = src;
+            last_len = n;
+            last_at = at;
         }
         prog.ends.push_back(static_cast<std::uint16_t>(prog.pieces.size()));
     }
@@ -114,11 +128,17 @@ KeyForm make_form(const std::set<fa_primitive>& chosen, bool compact, bool with_
     bool address = false, net = false;
     // Widest fields first keeps them aligned.
     for (std::uint16_t width : {16, 8, 6, 4, 2, 1}) {
-        for (const FieldSpec& f : kFields) {
-            if (!chosen.count(f.id)) continue;
+        // Fields of one width in the record's order: neighbours in the record are neighbours in
+        // the key, and their word program reads them as one piece (ports, MACs, proto and ToS).
+        std::vector<const FieldSpec*> same;
+        for (const FieldSpec& f : kFields)
+            if (chosen.count(f.id) && (compact && is_host_address(f) ? 4 : f.len) == width) same.push_back(&f);
+        const auto source = [&](const FieldSpec* f) { return f->off + (compact && is_host_address(*f) ? 12 : 0); };
+        std::stable_sort(same.begin(), same.end(), [&](const FieldSpec* a, const FieldSpec* b) { return source(a) < source(b); });
+        for (const FieldSpec* fp : same) {
+            const FieldSpec& f = *fp;
             const bool v4_part = compact && is_host_address(f);
-            const std::uint16_t len = v4_part ? 4 : f.len;
-            if (len != width) continue;
+            const std::uint16_t len = width;
             const std::uint16_t skip = v4_part ? 12 : 0;
             const auto key_off = static_cast<std::uint16_t>(off);
             form.side_a.push_back(PackOp{static_cast<std::uint16_t>(f.off + skip), key_off, len, f.mask, f.row_off, f.net, v4_part});

@@ -489,4 +489,8 @@ TEST_CASE("keys built a word at a time equal keys copied field by field, for eve
     }
     CHECK(by_words > 60);
     CHECK(compared > 4000);
+    // Fields side by side in the record are side by side in the key, read as one piece a word.
+    CHECK(KeyLayout({"dst_port", "src_port"}, false).full().words_a.pieces.size() == 1);
+    CHECK(KeyLayout({"proto", "tos"}, false).full().words_a.pieces.size() == 1);
+    CHECK(KeyLayout({"dst_mac", "src_mac"}, false).full().words_a.pieces.size() == 2); // 6 + 2 bytes, then 4
 }
