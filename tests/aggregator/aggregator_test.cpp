@@ -436,6 +436,7 @@ TEST_CASE("the table's arena keeps its bytes in place, and when it outgrows its 
 TEST_CASE("keys built a word at a time equal keys copied field by field, for every primitive and form") {
     using aggregator::KeyForm;
     using aggregator::KeyLayout;
+    constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
     std::vector<std::vector<std::string>> lists;
     for (const auto& p : sdk::kPrimitives) lists.push_back({p.name});
     lists.push_back({"src_host", "dst_host", "src_port", "dst_port", "proto"});
@@ -458,8 +459,9 @@ TEST_CASE("keys built a word at a time equal keys copied field by field, for eve
             for (bool compact : {false, true}) {
                 if (compact && !layout.has_compact()) continue;
                 const KeyForm& form = compact ? layout.compact() : layout.full();
-                // Every form without a network is packed by words; one with a network field by field.
-                CHECK(form.by_words == !has_net);
+                // Every form without a network is packed by words (on little-endian machines); one
+                // with a network field by field.
+                CHECK(form.by_words == (!has_net && kLittleEndian));
                 if (!form.by_words) continue;
                 ++by_words;
                 KeyForm fields = form;
@@ -487,6 +489,7 @@ TEST_CASE("keys built a word at a time equal keys copied field by field, for eve
             }
         }
     }
+    if (!kLittleEndian) return;
     CHECK(by_words > 60);
     CHECK(compared > 4000);
     // Fields side by side in the record are side by side in the key, read as one piece a word.
