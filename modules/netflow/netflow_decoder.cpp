@@ -93,14 +93,22 @@ std::uint32_t run_program(const Program& prog, const std::uint8_t* rec, const st
                           fa_record& r, Scratch& sc) {
     // Threaded dispatch (GCC/Clang labels as values): each handler jumps to the next one from
     // its own site, so for a fixed template every jump is predicted; one shared switch jump
-    // was the decoder's main cost. Order matches enum Op.
+    // was the decoder's main cost. Order matches dispatch_index().
+    // Integer fields have a handler per load width (1, 2, 4, 8 bytes, other), picked when the
+    // template is compiled (dispatch_index), so no handler switches on the length.
+#define FA_NF_INT_LABELS(name) &&name##_1, &&name##_2, &&name##_4, &&name##_8, &&name##_n
     static const void* const kLabels[] = {
         &&l_skip, &&l_varlen, &&l_src4, &&l_dst4, &&l_src6, &&l_dst6, &&l_nh4, &&l_nh6, &&l_smac, &&l_dmac,
-        &&l_sport, &&l_dport, &&l_proto, &&l_tos, &&l_flags, &&l_smask, &&l_dmask, &&l_in, &&l_out,
-        &&l_sas, &&l_das, &&l_psas, &&l_pdas, &&l_vlan, &&l_etype, &&l_bytes, &&l_packets, &&l_start,
-        &&l_end, &&l_sysinit, &&l_sampler, &&l_interval, &&l_space, &&l_size, &&l_population, &&done,
+        FA_NF_INT_LABELS(l_sport), FA_NF_INT_LABELS(l_dport), FA_NF_INT_LABELS(l_proto), FA_NF_INT_LABELS(l_tos),
+        FA_NF_INT_LABELS(l_flags), FA_NF_INT_LABELS(l_smask), FA_NF_INT_LABELS(l_dmask), FA_NF_INT_LABELS(l_in),
+        FA_NF_INT_LABELS(l_out), FA_NF_INT_LABELS(l_sas), FA_NF_INT_LABELS(l_das), FA_NF_INT_LABELS(l_psas),
+        FA_NF_INT_LABELS(l_pdas), FA_NF_INT_LABELS(l_vlan), FA_NF_INT_LABELS(l_etype), FA_NF_INT_LABELS(l_bytes),
+        FA_NF_INT_LABELS(l_packets), FA_NF_INT_LABELS(l_start), FA_NF_INT_LABELS(l_end), FA_NF_INT_LABELS(l_sysinit),
+        FA_NF_INT_LABELS(l_sampler), FA_NF_INT_LABELS(l_interval), FA_NF_INT_LABELS(l_space), FA_NF_INT_LABELS(l_size),
+        FA_NF_INT_LABELS(l_population), &&done,
     };
-    static_assert(sizeof kLabels / sizeof kLabels[0] == static_cast<std::size_t>(Op::End) + 1);
+#undef FA_NF_INT_LABELS
+    static_assert(sizeof kLabels / sizeof kLabels[0] == dispatch_index(Op::End, 0) + 1);
     const std::uint8_t* base = rec;
     const FieldOp* op = prog.ops.data(); // the last one is Op::End
     const std::uint8_t* p;
@@ -110,9 +118,16 @@ std::uint32_t run_program(const Program& prog, const std::uint8_t* rec, const st
         if constexpr (kChecked) {                                                             \
             if (p > end || static_cast<std::size_t>(end - p) < op->len) return 0;            \
         }                                                                                     \
-        goto* kLabels[static_cast<int>(op->op)];                                              \
+        goto* kLabels[op->handler];                                                           \
     } while (0)
 #define FA_NF_NEXT() do { ++op; FA_NF_DISPATCH(); } while (0)
+// The five handlers of an integer field: `v` is its value, `store` puts it in place.
+#define FA_NF_INT(name, store)                                                                \
+    name##_1: { const std::uint64_t v = p[0]; store; FA_NF_NEXT(); }                          \
+    name##_2: { const std::uint64_t v = be16(p); store; FA_NF_NEXT(); }                       \
+    name##_4: { const std::uint64_t v = be32(p); store; FA_NF_NEXT(); }                       \
+    name##_8: { const std::uint64_t v = be64(p); store; FA_NF_NEXT(); }                       \
+    name##_n: { const std::uint64_t v = load(p, op->len); store; FA_NF_NEXT(); }
     FA_NF_DISPATCH();
 l_skip: FA_NF_NEXT();
 l_varlen: {
@@ -135,31 +150,32 @@ l_nh4: set_v4(r.nexthop, p); FA_NF_NEXT();
 l_nh6: std::memcpy(r.nexthop, p, 16); FA_NF_NEXT();
 l_smac: std::memcpy(r.src_mac, p, 6); FA_NF_NEXT();
 l_dmac: std::memcpy(r.dst_mac, p, 6); FA_NF_NEXT();
-l_sport: r.src_port = static_cast<std::uint16_t>(load(p, op->len)); FA_NF_NEXT();
-l_dport: r.dst_port = static_cast<std::uint16_t>(load(p, op->len)); FA_NF_NEXT();
-l_proto: r.proto = static_cast<std::uint8_t>(load(p, op->len)); FA_NF_NEXT();
-l_tos: r.tos = static_cast<std::uint8_t>(load(p, op->len)); FA_NF_NEXT();
-l_flags: r.tcp_flags = static_cast<std::uint8_t>(load(p, op->len)); FA_NF_NEXT();
-l_smask: r.src_mask = static_cast<std::uint8_t>(load(p, op->len)); FA_NF_NEXT();
-l_dmask: r.dst_mask = static_cast<std::uint8_t>(load(p, op->len)); FA_NF_NEXT();
-l_in: r.in_iface = static_cast<std::uint32_t>(load(p, op->len)); FA_NF_NEXT();
-l_out: r.out_iface = static_cast<std::uint32_t>(load(p, op->len)); FA_NF_NEXT();
-l_sas: r.src_as = static_cast<std::uint32_t>(load(p, op->len)); FA_NF_NEXT();
-l_das: r.dst_as = static_cast<std::uint32_t>(load(p, op->len)); FA_NF_NEXT();
-l_psas: r.peer_src_as = static_cast<std::uint32_t>(load(p, op->len)); FA_NF_NEXT();
-l_pdas: r.peer_dst_as = static_cast<std::uint32_t>(load(p, op->len)); FA_NF_NEXT();
-l_vlan: r.vlan = static_cast<std::uint16_t>(load(p, op->len) & 0x0FFF); FA_NF_NEXT();
-l_etype: r.ether_type = static_cast<std::uint16_t>(load(p, op->len)); FA_NF_NEXT();
-l_bytes: r.bytes = load(p, op->len); FA_NF_NEXT();
-l_packets: r.packets = load(p, op->len); FA_NF_NEXT();
-l_start: sc.start_raw = load(p, op->len); FA_NF_NEXT();
-l_end: sc.end_raw = load(p, op->len); FA_NF_NEXT();
-l_sysinit: sc.sys_init_ms = load(p, op->len); sc.has_sys_init = true; FA_NF_NEXT();
-l_sampler: sc.sampler_id = static_cast<std::uint32_t>(load(p, op->len)); FA_NF_NEXT();
-l_interval: sc.interval = load(p, op->len); sc.has_rate_field = true; FA_NF_NEXT();
-l_space: sc.space = load(p, op->len); sc.has_rate_field = true; FA_NF_NEXT();
-l_size: sc.size = load(p, op->len); sc.has_rate_field = true; FA_NF_NEXT();
-l_population: sc.population = load(p, op->len); sc.has_rate_field = true; FA_NF_NEXT();
+    FA_NF_INT(l_sport, r.src_port = static_cast<std::uint16_t>(v))
+    FA_NF_INT(l_dport, r.dst_port = static_cast<std::uint16_t>(v))
+    FA_NF_INT(l_proto, r.proto = static_cast<std::uint8_t>(v))
+    FA_NF_INT(l_tos, r.tos = static_cast<std::uint8_t>(v))
+    FA_NF_INT(l_flags, r.tcp_flags = static_cast<std::uint8_t>(v))
+    FA_NF_INT(l_smask, r.src_mask = static_cast<std::uint8_t>(v))
+    FA_NF_INT(l_dmask, r.dst_mask = static_cast<std::uint8_t>(v))
+    FA_NF_INT(l_in, r.in_iface = static_cast<std::uint32_t>(v))
+    FA_NF_INT(l_out, r.out_iface = static_cast<std::uint32_t>(v))
+    FA_NF_INT(l_sas, r.src_as = static_cast<std::uint32_t>(v))
+    FA_NF_INT(l_das, r.dst_as = static_cast<std::uint32_t>(v))
+    FA_NF_INT(l_psas, r.peer_src_as = static_cast<std::uint32_t>(v))
+    FA_NF_INT(l_pdas, r.peer_dst_as = static_cast<std::uint32_t>(v))
+    FA_NF_INT(l_vlan, r.vlan = static_cast<std::uint16_t>(v & 0x0FFF))
+    FA_NF_INT(l_etype, r.ether_type = static_cast<std::uint16_t>(v))
+    FA_NF_INT(l_bytes, r.bytes = v)
+    FA_NF_INT(l_packets, r.packets = v)
+    FA_NF_INT(l_start, sc.start_raw = v)
+    FA_NF_INT(l_end, sc.end_raw = v)
+    FA_NF_INT(l_sysinit, sc.sys_init_ms = v; sc.has_sys_init = true)
+    FA_NF_INT(l_sampler, sc.sampler_id = static_cast<std::uint32_t>(v))
+    FA_NF_INT(l_interval, sc.interval = v; sc.has_rate_field = true)
+    FA_NF_INT(l_space, sc.space = v; sc.has_rate_field = true)
+    FA_NF_INT(l_size, sc.size = v; sc.has_rate_field = true)
+    FA_NF_INT(l_population, sc.population = v; sc.has_rate_field = true)
+#undef FA_NF_INT
 #undef FA_NF_NEXT
 #undef FA_NF_DISPATCH
 done:

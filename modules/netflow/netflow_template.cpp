@@ -83,7 +83,7 @@ CompileResult compile(const TemplateDef& def, std::size_t max_fields, Program& o
         const FieldSpec& f = def.fields[i];
         if (f.length == kVarlen) {
             if (seg > 0xFFFF) return CompileResult::TooLong;
-            out.ops.push_back({Op::Varlen, 0, static_cast<std::uint16_t>(seg)});
+            out.ops.push_back(FieldOp::make(Op::Varlen, 0, seg));
             out.has_varlen = true;
             ++varlen_fields;
             seg = 0;
@@ -146,7 +146,7 @@ CompileResult compile(const TemplateDef& def, std::size_t max_fields, Program& o
         }
         if (op != Op::Skip) {
             if (seg > 0xFFFF) return CompileResult::TooLong;
-            out.ops.push_back({op, static_cast<std::uint8_t>(len), static_cast<std::uint16_t>(seg)});
+            out.ops.push_back(FieldOp::make(op, len, seg));
             if (op == Op::SamplerId) out.has_sampler_id = true;
             if (op == Op::SamplingInterval) out.has_interval = true;
         }
@@ -155,7 +155,7 @@ CompileResult compile(const TemplateDef& def, std::size_t max_fields, Program& o
         if (out.fixed_len > 0xFFFF) return CompileResult::TooLong;
     }
     // The tail segment has no field; its length is what follows the last varlen field.
-    out.ops.push_back({Op::End, 0, static_cast<std::uint16_t>(seg)});
+    out.ops.push_back(FieldOp::make(Op::End, 0, seg));
     out.min_len = out.fixed_len + varlen_fields;
     // Largest record an IPFIX message can hold: 65535 - message header - set header.
     if (out.min_len > 65535 - 16 - 4) return CompileResult::TooLong;

@@ -60,11 +60,27 @@ enum class TimeMode : std::uint8_t {
     DeltaUs,  // µs before the export time
 };
 
+/// Where a field's handler sits in the decoder's dispatch table: one entry per op, five per
+/// integer op (SrcPort .. SamplingPopulation: a big-endian load of 1, 2, 4, 8 or another length).
+constexpr std::uint8_t dispatch_index(Op op, std::uint32_t len) {
+    const auto o = static_cast<std::uint32_t>(op);
+    const auto first_int = static_cast<std::uint32_t>(Op::SrcPort);
+    const auto last_int = static_cast<std::uint32_t>(Op::SamplingPopulation);
+    if (o < first_int) return static_cast<std::uint8_t>(o);
+    if (o > last_int) return static_cast<std::uint8_t>(first_int + 5 * (last_int - first_int + 1) + (o - last_int - 1));
+    const std::uint32_t width = len == 1 ? 0 : len == 2 ? 1 : len == 4 ? 2 : len == 8 ? 3 : 4;
+    return static_cast<std::uint8_t>(first_int + 5 * (o - first_int) + width);
+}
+
 /// One step: apply `op` to `len` bytes at base + `offset`.
 struct FieldOp {
     Op op;
     std::uint8_t len;      // 1..16; for Varlen 0
     std::uint16_t offset;  // from the current base (the record start, or after the last varlen)
+    std::uint8_t handler;  // dispatch_index(op, len)
+    static FieldOp make(Op op, std::uint32_t len, std::uint32_t offset) {
+        return FieldOp{op, static_cast<std::uint8_t>(len), static_cast<std::uint16_t>(offset), dispatch_index(op, len)};
+    }
 };
 
 /// A template compiled into a straight list of FieldOps.

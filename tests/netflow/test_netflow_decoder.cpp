@@ -117,6 +117,51 @@ TEST_CASE("v9 template and data decode every common field") {
     CHECK(h.c("v9_count_mismatch") == 0);
 }
 
+TEST_CASE("integer fields decode at every size an exporter may reduce them to (RFC 7011 6.2)") {
+    // Each integer field has a handler per load width (1, 2, 4, 8 bytes) and one for the others.
+    Harness h;
+    Writer w;
+    w.v9_header(2, 100000, kExportSecs, 1, 0);
+    w.set_begin(0)
+        .template_record(300, {{1, 8}, {2, 3}, {10, 1}, {14, 2}, {7, 4}, {11, 5}, {4, 2}, {16, 4}, {17, 8}, {8, 4},
+                               {12, 4}, {5, 6}, {6, 7}, {58, 1}})
+        .set_end();
+    w.set_begin(300);
+    w.u64(0x0102030405060708ull)          // bytes, 8
+        .bytes("\x0a\x0b\x0c", 3)          // packets, 3
+        .u8(7)                            // in_iface, 1
+        .u16(0x0102)                      // out_iface, 2
+        .u32(80)                          // src_port, 4
+        .bytes("\x00\x00\x00\x01\xbb", 5)  // dst_port, 5
+        .u16(17)                          // proto, 2
+        .u32(4200000000u)                 // src_as, 4
+        .u64(65000)                       // dst_as, 8
+        .ip4(ip(10, 0, 0, 1)).ip4(ip(10, 0, 0, 2))
+        .bytes("\x00\x00\x00\x00\x00\xb8", 6)  // tos, 6
+        .bytes("\x00\x00\x00\x00\x00\x00\x12", 7)  // tcp_flags, 7
+        .u8(42);                          // vlan, 1
+    w.set_end(4);
+    auto recs = h.feed(w);
+    REQUIRE(recs.size() == 1);
+    const fa_record& x = recs[0];
+    CHECK(x.bytes == 0x0102030405060708ull);
+    CHECK(x.packets == 0x0a0b0c);
+    CHECK(x.in_iface == 7);
+    CHECK(x.out_iface == 0x0102);
+    CHECK(x.src_port == 80);
+    CHECK(x.dst_port == 443);
+    CHECK(x.proto == 17);
+    CHECK(x.src_as == 4200000000u);
+    CHECK(x.dst_as == 65000);
+    CHECK(ip_text(x.src_ip) == "10.0.0.1");
+    CHECK(ip_text(x.dst_ip) == "10.0.0.2");
+    CHECK(x.tos == 0xb8);
+    CHECK(x.tcp_flags == 0x12);
+    CHECK(x.vlan == 42);
+    CHECK(h.c("bad_field_len") == 0);
+    CHECK(h.c("tmpl_added") == 1);
+}
+
 TEST_CASE("v9 first switched just before a sysUptime wrap is in the past, not 49 days ahead") {
     Harness h;
     Writer w;
