@@ -72,14 +72,13 @@ constexpr std::uint8_t dispatch_index(Op op, std::uint32_t len) {
     return static_cast<std::uint8_t>(first_int + 5 * (o - first_int) + width);
 }
 
-/// One step: apply `op` to `len` bytes at base + `offset`.
+/// One step: run the handler of an op (dispatch_index) on `len` bytes at base + `offset`.
 struct FieldOp {
-    Op op;
+    std::uint8_t handler;  // dispatch_index(op, len)
     std::uint8_t len;      // 1..16; for Varlen 0
     std::uint16_t offset;  // from the current base (the record start, or after the last varlen)
-    std::uint8_t handler;  // dispatch_index(op, len)
     static FieldOp make(Op op, std::uint32_t len, std::uint32_t offset) {
-        return FieldOp{op, static_cast<std::uint8_t>(len), static_cast<std::uint16_t>(offset), dispatch_index(op, len)};
+        return FieldOp{dispatch_index(op, len), static_cast<std::uint8_t>(len), static_cast<std::uint16_t>(offset)};
     }
 };
 
